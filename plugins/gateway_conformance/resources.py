@@ -1,0 +1,35 @@
+"""Where the shipped suite and data live, in a source checkout and in an installed wheel.
+
+The wheel carries ``conformance/`` and ``fixtures/`` inside the package (``_suite`` and
+``_fixtures``, see pyproject.toml); a checkout or an editable install has them at the
+repository root, two levels above this package.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PACKAGE = Path(__file__).resolve().parent
+_REPO = _PACKAGE.parent.parent
+
+
+def _first_existing(*candidates: Path) -> Path:
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"none of {[str(c) for c in candidates]} exists: broken installation")
+
+
+def suite_dir() -> Path:
+    """The conformance suite that ``pytest --conformance`` collects."""
+    return _first_existing(_PACKAGE / "_suite", _REPO / "conformance")
+
+
+def data_dir() -> Path:
+    """The data fixtures: ``schemas/``, ``agents/<name>/``, ``otlp/``."""
+    return _first_existing(_PACKAGE / "_fixtures", _REPO / "fixtures")
+
+
+def schema_file(signal: str) -> Path:
+    """The documented DDL of one signal's table: ``metrics``, ``logs`` or ``spans``."""
+    return data_dir() / "schemas" / f"otel_{signal}.sql"

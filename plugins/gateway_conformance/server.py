@@ -1,0 +1,70 @@
+"""Run any ASGI app on 127.0.0.1 in a background thread.
+
+One helper serves the mock gateway, the OTLP sink, the recording proxy and the bare
+baseline app of the benchmarks, so every server in the harness starts, reports its URL and
+stops the same way. The socket is bound before uvicorn starts, so the OS-chosen port is
+known without racing the server.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+
+LOOPBACK = "127.0.0.1"
+
+
+class ServerHandle:
+    """A running uvicorn server; a context manager that stops it on exit."""
+
+    def __init__(self, app: Callable[..., Any], *, host: str = LOOPBACK, port: int = 0,
+                 name: str = "asgi") -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, port))
+        self.host, self.port = self._sock.getsockname()[:2]
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+                                timeout_graceful_shutdown=5, ws="none")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
+                                        name=f"{name}-server", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> ServerHandle:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError(f"server on {self.url} exited during start-up")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"server on {self.url} did not start within {timeout}s")
+            time.sleep(0.005)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask uvicorn to shut down gracefully (the app's lifespan shutdown runs) and wait."""
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        self._sock.close()
+
+    def __enter__(self) -> ServerHandle:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def serve_in_thread(app: Callable[..., Any], *, port: int = 0, name: str = "asgi") -> ServerHandle:
+    """Start ``app`` on 127.0.0.1 and return the handle once it accepts connections."""
+    return ServerHandle(app, port=port, name=name).start()
