@@ -8,6 +8,7 @@ serves four protocols and each protocol module stays a pure translation.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -30,12 +31,17 @@ class GatewayError(Exception):
     """An error the gateway answers with; each surface renders it in its own envelope."""
 
     def __init__(self, status: int, kind: ErrorKind, message: str, *,
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, code: str | None = None,
+                 param: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.kind = kind
         self.message = message
         self.retry_after = retry_after
+        # Optional finer detail for envelopes that carry it (OpenAI's ``code`` and ``param``,
+        # Google's ErrorInfo reason): e.g. code="model_not_found", param="model".
+        self.code = code
+        self.param = param
 
 
 @dataclass(frozen=True)
@@ -118,3 +124,15 @@ class Surface:
     models_body: Callable[[Sequence[str]], dict[str, Any]]
     count_tokens_body: Callable[[int, ChatRequest], dict[str, Any]] | None = None
     extra_headers: Callable[[GatewayError], dict[str, str]] = field(default=lambda err: {})
+
+
+_PIECE = re.compile(r"\s*\S+\s*")
+
+
+def stream_pieces(text: str) -> list[str]:
+    """Cut text into the deltas a stream sends (one word with its spacing each).
+
+    Shared so every surface streams the same pieces of the same reply; joining the pieces
+    always gives back ``text`` exactly (whitespace-only text is one piece, empty text none).
+    """
+    return _PIECE.findall(text) or ([text] if text else [])
