@@ -11,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from gateway_conformance.pytest_fixtures.agents import *  # noqa: F403  (fixtures, matrix summary)
 from gateway_conformance.pytest_fixtures.gateway import *  # noqa: F403  (fixtures)
+from gateway_conformance.pytest_fixtures.sink import *  # noqa: F403  (fixtures)
+from gateway_conformance.pytest_fixtures.spark import *  # noqa: F403  (fixtures)
+from gateway_conformance.report import collector as report_collector
 from gateway_conformance.resources import suite_dir
 
 TOKEN_ENV_DEFAULT = "GATEWAY_CONFORMANCE_TOKEN"
@@ -21,6 +25,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conformance", "gateway-conformance")
     group.addoption("--conformance", action="store_true", default=False,
                     help="collect and run the gateway conformance suite shipped with the package")
+    group.addoption("--agents-dir", action="append", default=[], metavar="DIR",
+                    help="also replay the agent folders (agent.toml + cassettes/) under DIR; repeatable")
     group.addoption("--gateway-url", default=None, metavar="URL",
                     help="run against this gateway instead of the embedded mock")
     group.addoption("--workspace-url", default=None, metavar="URL",
@@ -34,17 +40,38 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="engine that writes the sink's Delta tables (default: deltalake, no JVM)")
     group.addoption("--spark-remote", default=None, metavar="sc://HOST:PORT",
                     help="with --delta-engine=spark: a Spark Connect URL instead of a local session")
+    group.addoption("--conformance-report", default=None, metavar="PATH",
+                    help="write the results (per agent and check: outcome, reason, evidence) as JSON")
+    group.addoption("--conformance-html", default=None, metavar="PATH",
+                    help="write the conformance matrix as a self-contained HTML page")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "mock_only: needs the embedded mock's internals")
+    report_collector.configure(config)  # the conformance_check marker; results when asked for
     if not config.getoption("conformance"):
         return
-    suite = str(suite_dir())
-    if config.args_source == pytest.Config.ArgsSource.ARGS:
-        config.args.append(suite)
-    else:  # no paths given: `pytest --conformance` means "run the suite"
-        config.args[:] = [suite]
+    suite = suite_dir()
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        config.args[:] = [str(suite)]  # no paths given: `pytest --conformance` means "run the suite"
+    elif not any(_inside(arg, suite, config.invocation_params.dir) for arg in config.args):
+        config.args.append(str(suite))  # other paths given: run them and the suite
+
+
+def _inside(arg: str, folder: Path, cwd: Path) -> bool:
+    """Whether a command-line path (``file.py::test_x`` allowed) names ``folder`` or something in it."""
+    path = (cwd / arg.split("::", 1)[0]).resolve()
+    return path == folder or folder in path.parents
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Against an external gateway, checks that read or steer the mock's internals cannot run."""
+    if not config.getoption("gateway_url"):
+        return
+    skip = pytest.mark.skip(reason="mock_only: needs the embedded mock; running against --gateway-url")
+    for item in items:
+        if item.get_closest_marker("mock_only"):
+            item.add_marker(skip)
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

@@ -25,7 +25,9 @@ class ServerHandle:
 
     def __init__(self, app: Callable[..., Any], *, host: str = LOOPBACK, port: int = 0,
                  name: str = "asgi") -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say so; without it
+        # every small write (an SSE event, a keep-alive response) waits ~40 ms for a delayed ACK.
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
         self.host, self.port = self._sock.getsockname()[:2]

@@ -1,0 +1,158 @@
+"""Gateway fixtures: one mock per session, clean state per test.
+
+The server is session-scoped because starting uvicorn per test would dominate the run; the
+per-test handles (script, faults, ledger, clock, policy) reset the shared mock when a test
+takes them and again when it ends, so no test sees another's queued turns, faults, limits
+or records. Against an external target (``--gateway-url``) the URLs and token fixtures point
+there and every handle skips: they need the mock's internals.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from gateway_conformance.gateway.app import (
+    Gateway,
+    GatewayConfig,
+    create_gateway,
+    default_surfaces,
+    new_token,
+)
+from gateway_conformance.gateway.faults import FaultQueue
+from gateway_conformance.gateway.ledger import Ledger
+from gateway_conformance.gateway.policy import ManualClock, Policy
+from gateway_conformance.gateway.responders import ScriptedResponder
+from gateway_conformance.server import ServerHandle
+
+__all__ = [
+    "RunningGateway",
+    "clean_gateway",
+    "gateway",
+    "gateway_clock",
+    "gateway_faults",
+    "gateway_ledger",
+    "gateway_policy",
+    "gateway_restricted_token",
+    "gateway_script",
+    "gateway_token",
+    "gateway_urls",
+]
+
+IDENTITY = "conformance"
+RESTRICTED_IDENTITY = "restricted"
+# The restricted token may use only this model, so any other known model answers 403.
+RESTRICTED_MODELS = ("databricks-claude-haiku-4-5",)
+
+
+@dataclass
+class RunningGateway:
+    """The embedded mock on 127.0.0.1: its core object, server, clock and tokens."""
+
+    core: Gateway
+    server: ServerHandle
+    clock: ManualClock
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return {name: self.url + prefix for name, prefix in self.core.prefixes().items()}
+
+    @property
+    def token(self) -> str:
+        return self.core.config.token_for(IDENTITY)
+
+    @property
+    def restricted_token(self) -> str:
+        return self.core.config.token_for(RESTRICTED_IDENTITY)
+
+
+def _external_url(config: pytest.Config) -> str | None:
+    return config.getoption("gateway_url", default=None)
+
+
+@pytest.fixture(scope="session")
+def gateway(request: pytest.FixtureRequest) -> Iterator[RunningGateway]:
+    """The embedded mock, started once per session (skips against an external target)."""
+    if _external_url(request.config):
+        pytest.skip("needs the embedded mock's internals; running against --gateway-url")
+    clock = ManualClock()
+    core = create_gateway(GatewayConfig(
+        tokens={new_token(): IDENTITY, new_token(): RESTRICTED_IDENTITY},
+        permissions={RESTRICTED_IDENTITY: RESTRICTED_MODELS}, clock=clock))
+    with ServerHandle(core, name="gateway") as server:
+        yield RunningGateway(core=core, server=server, clock=clock)
+
+
+@pytest.fixture(scope="session")
+def gateway_urls(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Base URL per surface name (``anthropic``, ``openai``, ``cursor``, ``gemini``)."""
+    external = _external_url(request.config)
+    if external:
+        return {s.name: external.rstrip("/") + s.prefix for s in default_surfaces()}
+    return request.getfixturevalue("gateway").urls
+
+
+@pytest.fixture(scope="session")
+def gateway_token(request: pytest.FixtureRequest) -> str:
+    """A token the target accepts for every model (from ``--token-env`` when external)."""
+    if _external_url(request.config):
+        name = request.config.getoption("token_env")
+        token = os.environ.get(name)
+        if not token:
+            pytest.skip(f"external target: set the token in ${name}")
+        return token
+    return request.getfixturevalue("gateway").token
+
+
+@pytest.fixture(scope="session")
+def gateway_restricted_token(gateway: RunningGateway) -> str:
+    """A token allowed only :data:`RESTRICTED_MODELS`: the way to provoke a 403."""
+    return gateway.restricted_token
+
+
+@pytest.fixture
+def clean_gateway(gateway: RunningGateway) -> Iterator[Gateway]:
+    """The mock's core, reset before and after the test."""
+    gateway.core.reset()
+    yield gateway.core
+    gateway.core.reset()
+
+
+@pytest.fixture
+def gateway_script(clean_gateway: Gateway) -> ScriptedResponder:
+    """Queue the next replies: ``.text(...)``, ``.tool_call(...)``, ``.error(status)``."""
+    return clean_gateway.script
+
+
+@pytest.fixture
+def gateway_faults(clean_gateway: Gateway) -> FaultQueue:
+    """Queue faults for the next matching requests, e.g. ``.inject(cut_after_events=3)``.
+
+    Each fault fires once, on the first request it matches.
+    """
+    return clean_gateway.faults
+
+
+@pytest.fixture
+def gateway_ledger(clean_gateway: Gateway) -> Ledger:
+    """This test's usage records (the ledger is emptied when the test starts)."""
+    return clean_gateway.ledger
+
+
+@pytest.fixture
+def gateway_policy(clean_gateway: Gateway) -> Policy:
+    """Change limits or permissions for this test: ``.set_limits(qpm=1)``, ``.allow(identity, models)``."""
+    return clean_gateway.policy
+
+
+@pytest.fixture
+def gateway_clock(gateway: RunningGateway, clean_gateway: Gateway) -> ManualClock:
+    """The rate limiter's clock: ``.advance(seconds)`` clears windows without sleeping."""
+    return gateway.clock

@@ -1,0 +1,1 @@
+"""The gateway conformance suite: what `pytest --conformance` collects and runs."""

@@ -1,0 +1,265 @@
+"""The official ``anthropic`` SDK as the judge of the ``/anthropic`` surface (what Claude Code speaks).
+
+Every check goes through the SDK's own parsing, stream accumulation and typed errors; tests
+that queue replies, faults or read the ledger are ``mock_only``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import anthropic
+import httpx2
+import pytest
+
+MODEL = "databricks-claude-opus-4-6"
+PROMPT = [{"role": "user", "content": "Say something about gateways, please."}]
+
+ClientFactory = Callable[..., anthropic.Anthropic]
+
+
+@pytest.fixture
+def client_for(gateway_urls: dict[str, str], gateway_token: str) -> ClientFactory:
+    def make(token: str | None = gateway_token, max_retries: int = 0) -> anthropic.Anthropic:
+        return anthropic.Anthropic(base_url=gateway_urls["anthropic"], auth_token=token,
+                                   max_retries=max_retries, timeout=30)
+    return make
+
+
+@pytest.fixture
+def client(client_for: ClientFactory) -> anthropic.Anthropic:
+    return client_for()
+
+
+def test_plain_text(client: anthropic.Anthropic) -> None:
+    message = client.messages.create(model=MODEL, max_tokens=256, messages=PROMPT)
+    assert message.type == "message" and message.role == "assistant"
+    assert message.model == MODEL
+    assert message.content and message.content[0].type == "text" and message.content[0].text
+    assert message.stop_reason == "end_turn"
+    assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
+
+
+def test_beta_query_is_accepted(client: anthropic.Anthropic) -> None:
+    """Claude Code posts to ``/v1/messages?beta=true``; the SDK's beta client does the same."""
+    message = client.beta.messages.create(model=MODEL, max_tokens=64, messages=PROMPT,
+                                          betas=["interleaved-thinking-2025-05-14"])
+    assert message.content[0].type == "text"
+
+
+@pytest.mark.mock_only
+def test_scripted_text_and_exact_usage(client: anthropic.Anthropic, gateway_script) -> None:
+    gateway_script.text("Exactly this.", input_tokens=11, output_tokens=3)
+    message = client.messages.create(model=MODEL, max_tokens=64, messages=PROMPT)
+    assert [block.text for block in message.content] == ["Exactly this."]
+    assert (message.usage.input_tokens, message.usage.output_tokens) == (11, 3)
+
+
+def test_streamed_text_event_grammar(client: anthropic.Anthropic) -> None:
+    with client.messages.create(model=MODEL, max_tokens=256, messages=PROMPT, stream=True) as stream:
+        events = list(stream)
+    types = [e.type for e in events if e.type != "ping"]
+    assert types[0] == "message_start" and types[-1] == "message_stop"
+    assert types[-2] == "message_delta"
+    opened = [e.index for e in events if e.type == "content_block_start"]
+    stopped = [e.index for e in events if e.type == "content_block_stop"]
+    assert opened and opened == stopped
+    start = events[0].message.usage
+    delta = next(e for e in events if e.type == "message_delta")
+    assert delta.usage.output_tokens >= 1
+    if delta.usage.input_tokens is not None:  # when both carry input tokens they must agree
+        assert delta.usage.input_tokens == start.input_tokens
+
+
+def test_streamed_text_assembled_by_sdk(client: anthropic.Anthropic) -> None:
+    with client.messages.stream(model=MODEL, max_tokens=256, messages=PROMPT) as stream:
+        pieces = list(stream.text_stream)
+        final = stream.get_final_message()
+    assert len(pieces) > 1, "a streamed answer should arrive in several deltas"
+    assert "".join(pieces) == final.content[0].text
+    assert final.stop_reason == "end_turn"
+    assert final.usage.output_tokens > 0
+
+
+@pytest.mark.mock_only
+def test_streamed_tool_call_assembled_by_sdk(client: anthropic.Anthropic, gateway_script) -> None:
+    arguments = {"city": "Prague", "days": [1, 2, 3], "units": {"temperature": "celsius"}}
+    call = gateway_script.tool_call("get_weather", arguments, text="Let me check.")
+    tools = [{"name": "get_weather", "description": "weather",
+              "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]
+    with client.messages.stream(model=MODEL, max_tokens=256, messages=PROMPT, tools=tools) as stream:
+        final = stream.get_final_message()
+    assert final.stop_reason == "tool_use"
+    text, tool = final.content
+    assert text.type == "text" and text.text == "Let me check."
+    assert tool.type == "tool_use"
+    assert (tool.id, tool.name, tool.input) == (call.id, "get_weather", arguments)
+
+
+@pytest.mark.mock_only
+def test_tool_result_round_trip(client: anthropic.Anthropic, gateway_script) -> None:
+    call = gateway_script.tool_call("get_weather", {"city": "Brno"})
+    first = client.messages.create(model=MODEL, max_tokens=64, messages=PROMPT)
+    tool = first.content[-1]
+    follow_up = [*PROMPT, {"role": "assistant", "content": [tool.model_dump(exclude_none=True)]},
+                 {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id,
+                                               "content": "sunny, 21 C"}]}]
+    second = client.messages.create(model=MODEL, max_tokens=64, messages=follow_up)
+    assert "sunny, 21 C" in second.content[0].text
+
+
+def test_count_tokens(client: anthropic.Anthropic) -> None:
+    counted = client.messages.count_tokens(model=MODEL, messages=PROMPT)
+    assert counted.input_tokens > 0
+
+
+@pytest.mark.mock_only
+def test_count_tokens_matches_usage(client: anthropic.Anthropic, gateway) -> None:
+    counted = client.messages.count_tokens(model=MODEL, messages=PROMPT)
+    message = client.messages.create(model=MODEL, max_tokens=64, messages=PROMPT)
+    assert counted.input_tokens == message.usage.input_tokens
+
+
+def test_models_list(client: anthropic.Anthropic) -> None:
+    page = client.models.list()
+    ids = [m.id for m in page.data]
+    assert MODEL in ids
+    assert page.first_id == ids[0] and page.last_id == ids[-1]
+    assert all(m.type == "model" for m in page.data)
+
+
+def test_invalid_token_is_authentication_error(client_for: ClientFactory) -> None:
+    with pytest.raises(anthropic.AuthenticationError) as info:
+        client_for(token="not-a-valid-token").messages.create(model=MODEL, max_tokens=16, messages=PROMPT)
+    assert info.value.status_code == 401
+    assert info.value.body["error"]["type"] == "authentication_error"
+
+
+@pytest.mark.mock_only
+def test_forbidden_model_is_permission_error(client_for: ClientFactory,
+                                             gateway_restricted_token: str) -> None:
+    with pytest.raises(anthropic.PermissionDeniedError) as info:
+        client_for(token=gateway_restricted_token).messages.create(model=MODEL, max_tokens=16,
+                                                                   messages=PROMPT)
+    assert info.value.body["error"]["type"] == "permission_error"
+
+
+def test_unknown_model_is_not_found_error(client: anthropic.Anthropic) -> None:
+    with pytest.raises(anthropic.NotFoundError) as info:
+        client.messages.create(model="no-such-model", max_tokens=16, messages=PROMPT)
+    assert info.value.body["error"]["type"] == "not_found_error"
+
+
+def test_invalid_body_is_bad_request(client: anthropic.Anthropic) -> None:
+    with pytest.raises(anthropic.BadRequestError) as info:
+        client.messages.create(model=MODEL, max_tokens=16, messages=[])
+    assert info.value.body["error"]["type"] == "invalid_request_error"
+
+
+@pytest.mark.mock_only
+def test_rate_limit_retry_after_honoured(client_for: ClientFactory, gateway_policy, gateway_clock,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """QPM=1: the second call gets 429 + Retry-After; the SDK waits that long (on the mock's
+    clock, so the test never sleeps) and its single retry succeeds."""
+    gateway_policy.set_limits(qpm=1)
+    no_retry = client_for()
+    no_retry.messages.create(model=MODEL, max_tokens=16, messages=PROMPT)
+    with pytest.raises(anthropic.RateLimitError) as info:
+        no_retry.messages.create(model=MODEL, max_tokens=16, messages=PROMPT)
+    retry_after = int(info.value.response.headers["retry-after"])
+    assert 1 <= retry_after <= 60
+    assert info.value.body["error"]["type"] == "rate_limit_error"
+
+    retrying = client_for(max_retries=1)
+    computed = retrying._calculate_retry_timeout
+    waits: list[float] = []
+
+    def wait_on_gateway_clock(*args, **kwargs) -> float:
+        seconds = computed(*args, **kwargs)
+        waits.append(seconds)
+        gateway_clock.advance(seconds)
+        return 0.0
+
+    monkeypatch.setattr(retrying, "_calculate_retry_timeout", wait_on_gateway_clock)
+    message = retrying.messages.create(model=MODEL, max_tokens=16, messages=PROMPT)
+    assert message.content[0].text
+    assert waits == [retry_after]
+
+
+@pytest.mark.mock_only
+def test_overloaded_fault_retried_once(client_for: ClientFactory, gateway_faults, gateway_ledger,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    gateway_faults.inject(status=529, retry_after=1)
+    with pytest.raises(anthropic.OverloadedError):
+        client_for().messages.create(model=MODEL, max_tokens=16, messages=PROMPT)
+    gateway_faults.inject(status=529, retry_after=1)
+    retrying = client_for(max_retries=1)
+    monkeypatch.setattr(retrying, "_calculate_retry_timeout", lambda *a, **k: 0.0)
+    assert retrying.messages.create(model=MODEL, max_tokens=16, messages=PROMPT).content
+    assert [r.status for r in gateway_ledger.records()] == [529, 529, 200]
+
+
+@pytest.mark.mock_only
+def test_cut_stream_is_a_client_error(client: anthropic.Anthropic, gateway_faults) -> None:
+    gateway_faults.inject(cut_after_events=4)
+    with pytest.raises((httpx2.HTTPError, anthropic.APIConnectionError)), \
+            client.messages.stream(model=MODEL, max_tokens=256, messages=PROMPT) as stream:
+        stream.get_final_message()
+
+
+@pytest.mark.mock_only
+def test_malformed_chunk_is_a_client_error(client: anthropic.Anthropic, gateway_faults) -> None:
+    gateway_faults.inject(malformed_after_events=2)
+    with pytest.raises(ValueError), \
+            client.messages.stream(model=MODEL, max_tokens=256, messages=PROMPT) as stream:
+        stream.get_final_message()
+
+
+@pytest.mark.mock_only
+def test_dropped_connection_is_connection_error(client: anthropic.Anthropic, gateway_faults) -> None:
+    gateway_faults.inject(drop_connection=True)
+    with pytest.raises(anthropic.APIConnectionError):
+        client.messages.create(model=MODEL, max_tokens=16, messages=PROMPT)
+
+
+@pytest.mark.mock_only
+def test_stream_really_streams(client: anthropic.Anthropic, gateway_script, gateway_faults,
+                               gateway_ledger) -> None:
+    """With 50 ms between events, the first event reaches the SDK before the server has even
+    produced the last one (server and client share this process's perf_counter)."""
+    gateway_script.text("one two three four five six seven eight")
+    gateway_faults.inject(delay_between_events=0.05)
+    with client.messages.create(model=MODEL, max_tokens=256, messages=PROMPT, stream=True) as stream:
+        iterator = iter(stream)
+        first = next(iterator)
+        first_received = time.perf_counter()
+        rest = list(iterator)
+    assert first.type == "message_start" and rest[-1].type == "message_stop"
+    (record,) = gateway_ledger.records()
+    assert record.events == len(record.produced_at) > len(rest)  # the SDK hides pings
+    assert first_received < record.produced_at[-1]
+
+
+@pytest.mark.mock_only
+def test_ledger_records_claude_code_headers(client_for: ClientFactory, gateway_urls, gateway_token,
+                                            gateway_ledger) -> None:
+    headers = {"x-databricks-use-coding-agent-mode": "true", "X-Claude-Code-Session-Id": "session-42",
+               "anthropic-beta": "fine-grained-tool-streaming-2025-05-14",
+               "x-databricks-request-tags": "team=platform,ticket=GW-1",
+               "User-Agent": "claude-cli/2.1.197 (external, cli)"}
+    sdk = anthropic.Anthropic(base_url=gateway_urls["anthropic"], auth_token=gateway_token,
+                              max_retries=0, default_headers=headers)
+    message = sdk.messages.create(model=MODEL, max_tokens=64, messages=PROMPT)
+    (record,) = gateway_ledger.records()
+    assert record.identity == "conformance" and record.surface == "anthropic"
+    assert record.agent == "claude-code"
+    assert record.session_id == "session-42"
+    assert record.headers["x-databricks-use-coding-agent-mode"] == "true"
+    assert record.headers["anthropic-beta"] == "fine-grained-tool-streaming-2025-05-14"
+    assert record.headers["anthropic-version"]  # the SDK always sends one; its value moves with releases
+    assert record.request_tags == {"team": "platform", "ticket": "GW-1"}
+    assert (record.input_tokens, record.output_tokens) == (message.usage.input_tokens,
+                                                           message.usage.output_tokens)
+    assert record.status == 200 and record.model == MODEL
+    assert gateway_token not in str(record.to_dict())

@@ -1,0 +1,128 @@
+"""Every recorded agent session, replayed both ways.
+
+Agent folders are discovered, not listed: every ``agent.toml`` under the shipped
+``fixtures/agents`` and under each ``--agents-dir`` contributes its ``cassettes/*.json``.
+For each cassette:
+
+- the recording itself conforms to its surface's grammar (what the agent got was valid);
+- replayed as a client against the target, every recorded request is accepted and every
+  answer conforms by shape (the mock re-injects the faults the recording injected);
+- replayed as a server by the mock, the client gets the recorded bytes back, and a request
+  the cassette does not hold gets an error in the surface's envelope naming the cassette.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway_conformance.gateway.faults import Fault
+from gateway_conformance.resources import data_dir
+from gateway_conformance.traffic import shapes
+from gateway_conformance.traffic.cassette import Cassette, Interaction
+from gateway_conformance.traffic.redact import find_secrets
+from gateway_conformance.traffic.replay import mount, outgoing_headers, replay_as_client
+from gateway_conformance.traffic.scaffold import agent_folders
+
+
+def _roots(config: pytest.Config) -> list[Path]:
+    return [data_dir() / "agents", *(Path(p) for p in config.getoption("agents_dir"))]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "cassette_file" not in metafunc.fixturenames:
+        return
+    params = [pytest.param((agent.name, agent.surface, path), id=f"{agent.name}/{path.stem}")
+              for agent in agent_folders(_roots(metafunc.config)) for path in agent.cassettes]
+    metafunc.parametrize("cassette_file", params)
+
+
+@pytest.fixture
+def cassette(cassette_file: tuple[str, str, Path]) -> Cassette:
+    return Cassette.load(cassette_file[2])
+
+
+def _root(gateway_urls: dict[str, str], surface: str) -> str:
+    """The gateway root: recorded paths carry the surface prefix."""
+    from gateway_conformance.gateway.app import default_surfaces
+    prefix = {s.name: s.prefix for s in default_surfaces()}[surface]
+    return gateway_urls[surface].removesuffix(prefix)
+
+
+def test_cassette_is_well_formed(cassette: Cassette, cassette_file: tuple[str, str, Path]) -> None:
+    agent, surface, _ = cassette_file
+    assert cassette.meta.agent == agent, "meta.agent must name the agent folder"
+    assert cassette.meta.surface == surface, "meta.surface must match agent.toml"
+    assert cassette.meta.rerecord, "meta.rerecord must say how to record the cassette again"
+    assert cassette.interactions, "a cassette without interactions proves nothing"
+    assert not find_secrets(cassette), [str(f) for f in find_secrets(cassette)]
+
+
+def test_recording_conforms(cassette: Cassette) -> None:
+    """What the agent received when it was recorded is valid for its surface."""
+    findings = [f for n, inter in enumerate(cassette.interactions)
+                for f in shapes.check_response(cassette.meta.surface, inter.request.method,
+                                               inter.request.path, inter.response)
+                if f.severity == "error"]
+    assert not findings, "\n".join(f"{cassette.name}: {f}" for f in findings)
+
+
+@pytest.fixture
+def refault(request: pytest.FixtureRequest) -> Iterator[object]:
+    """Against the mock: re-inject each recorded fault before its request. Elsewhere: nothing."""
+    if request.config.getoption("gateway_url"):
+        yield None
+        return
+    core = request.getfixturevalue("clean_gateway")
+
+    def before_each(index: int, inter: Interaction) -> None:
+        if inter.injected_fault:
+            core.faults.add(Fault(status=inter.response.status, path=inter.request.path))
+    yield before_each
+
+
+def test_replay_as_client(cassette: Cassette, gateway_urls: dict[str, str], gateway_token: str,
+                          refault: object) -> None:
+    """The target accepts every recorded request and answers in the surface's shape."""
+    result = replay_as_client(cassette, _root(gateway_urls, cassette.meta.surface), token=gateway_token,
+                              before_each=refault)  # type: ignore[arg-type]
+    assert not result.errors, result.report()
+
+
+@pytest.mark.mock_only
+def test_replay_as_server(cassette: Cassette, gateway, clean_gateway) -> None:  # type: ignore[no-untyped-def]
+    """The mock serves the recorded bytes back, and names the cassette on a miss."""
+    mount(clean_gateway, [cassette], speed=math.inf)
+    try:
+        with httpx.Client(base_url=gateway.url, timeout=30) as client:
+            for n, inter in enumerate(cassette.interactions):
+                req = inter.request
+                resp = client.request(req.method, req.path, params=req.query or None,
+                                      headers=outgoing_headers(req, gateway.token), content=req.body_bytes())
+                assert resp.status_code == inter.response.status, f"interaction {n}"
+                assert resp.content == inter.response.body_bytes(), f"interaction {n}: bytes differ"
+            miss = _mutated(cassette)
+            if miss is not None:
+                resp = client.request(miss.method, miss.path, headers=outgoing_headers(miss, gateway.token),
+                                      content=miss.body_bytes())
+                assert resp.status_code == 400
+                assert cassette.name in resp.text and "re-record" in resp.text
+                assert not shapes.check_raw(cassette.meta.surface, miss.method, miss.path, resp.status_code,
+                                            dict(resp.headers), resp.content)
+    finally:
+        clean_gateway.replay = None
+
+
+def _mutated(cassette: Cassette):  # type: ignore[no-untyped-def]
+    """A recorded JSON request with one field more: no interaction can match it."""
+    for inter in cassette.interactions:
+        if isinstance(inter.request.body, dict):
+            req = copy.deepcopy(inter.request)
+            req.body["never_recorded"] = True
+            return req
+    return None

@@ -1,0 +1,360 @@
+"""Policy, streaming and fault behaviour, the same on every registered surface.
+
+Plain httpx is the client here: these checks are about status codes, headers, envelopes
+and bytes on the wire, which an SDK would hide. Each surface's envelope is checked against
+this file's own reading of its protocol, not against the mock's code.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway_conformance.gateway.app import default_surfaces
+from gateway_conformance.sse import SSEEvent, SSEParser
+
+ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                   404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
+                   500: "api_error", 503: "overloaded_error", 529: "overloaded_error"}
+
+
+def _anthropic_envelope(body: dict[str, Any], status: int) -> None:
+    assert body["type"] == "error"
+    if status in ANTHROPIC_TYPES:
+        assert body["error"]["type"] == ANTHROPIC_TYPES[status]
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+
+
+def _openai_envelope(body: dict[str, Any], status: int) -> None:
+    error = body["error"]
+    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["type"], str)
+    assert {"param", "code"} <= set(error)
+
+
+def _gemini_envelope(body: dict[str, Any], status: int) -> None:
+    error = body["error"]
+    assert error["code"] == status
+    assert isinstance(error["status"], str) and error["status"].isupper()
+    assert isinstance(error["message"], str) and error["message"]
+
+
+def _text_body(model: str, stream: bool) -> tuple[str, dict[str, Any]]:
+    return "/v1/messages", {"model": model, "max_tokens": 256, "stream": stream,
+                            "messages": [{"role": "user", "content": "one two three four"}]}
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How this suite talks to one surface: a minimal generate request and its error envelope."""
+
+    model: str
+    request: Callable[[str, bool], tuple[str, dict[str, Any]]]
+    envelope: Callable[[dict[str, Any], int], None]
+
+
+SHAPES: dict[str, Shape] = {
+    "anthropic": Shape("databricks-claude-opus-4-6", _text_body, _anthropic_envelope),
+    "openai": Shape("databricks-gpt-5-2", lambda m, s: (
+        "/responses", {"model": m, "input": "one two three four", "stream": s}), _openai_envelope),
+    "cursor": Shape("databricks-gpt-5-2", lambda m, s: (
+        "/chat/completions", {"model": m, "stream": s,
+                              "messages": [{"role": "user", "content": "one two three four"}]}),
+        _openai_envelope),
+    "gemini": Shape("databricks-gemini-2-5-flash", lambda m, s: (
+        f"/v1beta/models/{m}:{'streamGenerateContent?alt=sse' if s else 'generateContent'}",
+        {"contents": [{"role": "user", "parts": [{"text": "one two three four"}]}]}), _gemini_envelope),
+}
+REGISTERED = [surface.name for surface in default_surfaces()]
+
+
+@pytest.fixture(params=REGISTERED)
+def surface(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def shape(surface: str) -> Shape:
+    if surface not in SHAPES:
+        pytest.fail(f"surface {surface!r} is registered but this suite has no request shape for it")
+    return SHAPES[surface]
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=30) as client:
+        yield client
+
+
+@dataclass
+class Caller:
+    http: httpx.Client
+    base: str
+    shape: Shape
+    token: str
+
+    def headers(self, token: str | None = "default", **extra: str) -> dict[str, str]:
+        token = self.token if token == "default" else token
+        return {**({"authorization": f"Bearer {token}"} if token else {}), **extra}
+
+    def generate(self, *, stream: bool = False, model: str | None = None, token: str | None = "default",
+                 **headers: str) -> httpx.Response:
+        path, body = self.shape.request(model or self.shape.model, stream)
+        return self.http.post(self.base + path, json=body, headers=self.headers(token, **headers))
+
+    def stream(self, **headers: str) -> Any:
+        path, body = self.shape.request(self.shape.model, True)
+        return self.http.stream("POST", self.base + path, json=body, headers=self.headers(**headers))
+
+
+@pytest.fixture
+def call(http: httpx.Client, gateway_urls: dict[str, str], surface: str, shape: Shape,
+         gateway_token: str) -> Caller:
+    return Caller(http, gateway_urls[surface], shape, gateway_token)
+
+
+def _error(response: httpx.Response, status: int, shape: Shape) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    shape.envelope(body, status)
+    return body
+
+
+def _events(chunks: Iterator[bytes]) -> list[SSEEvent]:
+    parser = SSEParser()
+    return [event for chunk in chunks for event in parser.feed(chunk)]
+
+
+def test_every_registered_surface_has_a_shape() -> None:
+    assert set(REGISTERED) == set(SHAPES), "add the new surface's request shape to SHAPES"
+
+
+def test_json_generate(call: Caller) -> None:
+    response = call.generate()
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()
+
+
+def test_streamed_generate_is_sse(call: Caller) -> None:
+    with call.stream() as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = _events(response.iter_raw())
+    payloads = [e.data for e in events if e.data and e.data != "[DONE]"]
+    assert len(payloads) >= 3
+    assert all(isinstance(json.loads(p), dict) for p in payloads)
+
+
+def test_missing_and_invalid_token_are_told_apart(call: Caller, shape: Shape) -> None:
+    missing = _error(call.generate(token=None), 401, shape)
+    invalid = _error(call.generate(token="not-a-valid-token"), 401, shape)
+    assert json.dumps(missing) != json.dumps(invalid)
+
+
+@pytest.mark.mock_only
+def test_forbidden_model(call: Caller, shape: Shape, gateway_restricted_token: str) -> None:
+    _error(call.generate(token=gateway_restricted_token), 403, shape)
+
+
+def test_unknown_model(call: Caller, shape: Shape) -> None:
+    _error(call.generate(model="no-such-model"), 404, shape)
+
+
+def test_malformed_json_body(call: Caller, shape: Shape) -> None:
+    path, _ = shape.request(shape.model, False)
+    response = call.http.post(call.base + path, content=b"{not json", headers=call.headers())
+    _error(response, 400, shape)
+
+
+def test_body_that_is_not_an_object(call: Caller, shape: Shape) -> None:
+    path, _ = shape.request(shape.model, False)
+    _error(call.http.post(call.base + path, json=[1, 2], headers=call.headers()), 400, shape)
+
+
+def test_unknown_route_under_prefix(call: Caller, shape: Shape) -> None:
+    _error(call.http.get(call.base + "/definitely/not/here", headers=call.headers()), 404, shape)
+
+
+@pytest.mark.mock_only
+def test_qpm_limit_then_window_clears(call: Caller, shape: Shape, gateway_policy, gateway_clock) -> None:
+    gateway_policy.set_limits(qpm=2)
+    assert [call.generate().status_code for _ in range(2)] == [200, 200]
+    limited = call.generate()
+    _error(limited, 429, shape)
+    retry_after = int(limited.headers["retry-after"])
+    assert 1 <= retry_after <= 60
+    gateway_clock.advance(retry_after - 0.5)
+    assert call.generate().status_code == 429, "the window must not clear before Retry-After"
+    gateway_clock.advance(0.5)
+    assert call.generate().status_code == 200
+
+
+@pytest.mark.mock_only
+def test_tpm_limit(call: Caller, shape: Shape, gateway_policy, gateway_clock, gateway_ledger) -> None:
+    gateway_policy.set_limits(tpm=60)
+    statuses = [call.generate().status_code for _ in range(10)]
+    assert 429 in statuses and statuses[0] == 200
+    admitted = [r for r in gateway_ledger.records() if r.status == 200]
+    assert sum(r.input_tokens for r in admitted) <= 60
+    limited = call.generate()
+    _error(limited, 429, shape)
+    gateway_clock.advance(int(limited.headers["retry-after"]))
+    assert call.generate().status_code == 200
+
+
+@pytest.mark.mock_only
+def test_limits_are_per_token(call: Caller, gateway_policy, gateway_restricted_token: str) -> None:
+    gateway_policy.set_limits(qpm=1)
+    gateway_policy.allow("restricted", None)
+    assert call.generate().status_code == 200
+    assert call.generate().status_code == 429
+    assert call.generate(token=gateway_restricted_token).status_code == 200
+
+
+@pytest.mark.mock_only
+@pytest.mark.parametrize("status", [400, 500, 503, 529])
+def test_injected_status_in_envelope(call: Caller, shape: Shape, gateway_faults, status: int) -> None:
+    gateway_faults.inject(status=status)
+    _error(call.generate(), status, shape)
+    assert call.generate().status_code == 200, "a fault fires once"
+
+
+@pytest.mark.mock_only
+def test_fault_filtered_by_surface(call: Caller, surface: str, gateway_faults) -> None:
+    gateway_faults.inject(status=503, surface=f"not-{surface}")
+    assert call.generate().status_code == 200
+    assert len(gateway_faults.pending()) == 1
+
+
+@pytest.mark.mock_only
+def test_cut_stream_ends_without_clean_close(call: Caller, gateway_faults, gateway_ledger) -> None:
+    gateway_faults.inject(cut_after_events=2)
+    parser = SSEParser()
+    received: list[SSEEvent] = []
+    with pytest.raises(httpx.RemoteProtocolError), call.stream() as response:
+        for chunk in response.iter_raw():
+            received += parser.feed(chunk)
+    assert len(received) == 2
+    (record,) = gateway_ledger.records()
+    assert record.fault == "cut:2" and record.events == 2
+
+
+@pytest.mark.mock_only
+def test_dropped_connection_sends_nothing(call: Caller, gateway_faults, gateway_ledger) -> None:
+    gateway_faults.inject(drop_connection=True)
+    with pytest.raises(httpx.RemoteProtocolError):
+        call.generate()
+    assert gateway_ledger.records()[0].fault == "dropped"
+    assert call.generate().status_code == 200, "the server keeps serving"
+
+
+@pytest.mark.mock_only
+def test_malformed_chunk(call: Caller, gateway_faults) -> None:
+    gateway_faults.inject(malformed_after_events=1)
+    with call.stream() as response:
+        events = _events(response.iter_raw())
+    assert json.loads(events[0].data)
+    with pytest.raises(ValueError):
+        json.loads(events[1].data)
+    assert all(json.loads(e.data) for e in events[2:] if e.data and e.data != "[DONE]")
+
+
+@pytest.mark.mock_only
+def test_first_event_arrives_before_last_is_produced(call: Caller, gateway_faults, gateway_script,
+                                                     gateway_ledger) -> None:
+    gateway_script.text("alpha beta gamma delta epsilon zeta")
+    gateway_faults.inject(delay_between_events=0.03)
+    parser = SSEParser()
+    first_at: float | None = None
+    with call.stream() as response:
+        for chunk in response.iter_raw():
+            if parser.feed(chunk) and first_at is None:
+                first_at = time.perf_counter()
+    (record,) = gateway_ledger.records()
+    assert first_at is not None and record.events >= 5
+    assert first_at < record.produced_at[-1]
+
+
+@pytest.mark.mock_only
+def test_delay_before_first_byte(call: Caller, gateway_faults, gateway_ledger) -> None:
+    gateway_faults.inject(delay_first_byte=0.2)
+    with call.stream() as response:
+        list(response.iter_raw())
+    (record,) = gateway_ledger.records()
+    assert record.fault == "delay"
+    assert record.first_byte_ms is not None and record.first_byte_ms >= 200
+
+
+@pytest.mark.mock_only
+@pytest.mark.parametrize(("user_agent", "agent"), [
+    ("claude-cli/2.1.197 (external, cli)", "claude-code"),
+    ("codex_exec/0.133.0 (Ubuntu 24.4.0; x86_64)", "codex"),
+    ("GeminiCLI/0.39.0/databricks-gemini-2-5-flash (linux; x64)", "gemini-cli"),
+    ("Cursor/1.0", "cursor"),
+    ("OpenAI/Python 3.57.0", "openai-sdk"),
+    ("something-else/1.0", "unknown"),
+])
+def test_ledger_record(call: Caller, surface: str, shape: Shape, gateway_ledger, gateway_token: str,
+                       user_agent: str, agent: str) -> None:
+    response = call.generate(**{"user-agent": user_agent, "x-databricks-request-tags": '{"team": "ml"}',
+                                "session_id": "s-1"})
+    assert response.status_code == 200
+    (record,) = gateway_ledger.records()
+    assert (record.surface, record.identity, record.agent, record.model) == (
+        surface, "conformance", agent, shape.model)
+    assert record.status == 200 and record.input_tokens > 0 and record.output_tokens > 0
+    assert record.request_tags == {"team": "ml"} and record.session_id == "s-1"
+    assert record.latency_ms > 0
+    assert gateway_token not in json.dumps(record.to_dict())
+
+
+@pytest.mark.mock_only
+def test_errors_are_recorded_too(call: Caller, gateway_ledger) -> None:
+    call.generate(token="not-a-valid-token")
+    call.generate(model="no-such-model")
+    records = gateway_ledger.records()
+    assert [(r.status, r.error_kind, r.identity) for r in records] == [
+        (401, "authentication", None), (404, "not_found", "conformance")]
+
+
+@pytest.mark.mock_only
+def test_probe_answers_without_auth(http: httpx.Client, gateway_urls: dict[str, str]) -> None:
+    for method in ("HEAD", "GET"):
+        assert http.request(method, gateway_urls["anthropic"]).status_code == 200
+
+
+@pytest.mark.mock_only
+def test_wrong_method_is_405_in_envelope(http: httpx.Client, gateway_urls: dict[str, str]) -> None:
+    response = http.get(gateway_urls["anthropic"] + "/v1/messages")
+    _error(response, 405, SHAPES["anthropic"])
+
+
+@pytest.mark.mock_only
+def test_admin_routes_drive_the_mock(http: httpx.Client, gateway, gateway_urls: dict[str, str],
+                                     gateway_token: str, gateway_ledger) -> None:
+    admin = gateway.url + "/_admin"
+    auth = {"authorization": f"Bearer {gateway_token}"}
+    assert http.get(admin + "/ledger").status_code == 401
+    assert http.post(admin + "/faults", json={"status": 503}).status_code == 401
+    assert http.post(admin + "/script", json={"bogus": 1}, headers=auth).status_code == 400
+    scripted = http.post(admin + "/script", json={"text": "from the admin route"}, headers=auth)
+    assert scripted.json()["queued"] == 1
+    assert http.post(admin + "/faults", json=[{"status": 503, "surface": "anthropic"}],
+                     headers=auth).json()["pending"] == 1
+    caller = Caller(http, gateway_urls["anthropic"], SHAPES["anthropic"], gateway_token)
+    _error(caller.generate(), 503, SHAPES["anthropic"])
+    assert caller.generate().json()["content"][0]["text"] == "from the admin route"
+    records = http.get(admin + "/ledger", headers=auth).json()["records"]
+    assert [r["status"] for r in records] == [503, 200]
+    assert http.post(admin + "/limits", json={"qpm": 1}, headers=auth).json()["qpm"] == 1
+    assert http.post(admin + "/reset", headers=auth).status_code == 200
+    assert http.get(admin + "/ledger", headers=auth).json()["records"] == []
+    assert gateway.core.policy.limits.qpm is None

@@ -1,0 +1,209 @@
+"""The official ``google-genai`` SDK against ``/gemini``, configured the way Gemini CLI is.
+
+Gemini CLI with ``GEMINI_API_KEY_AUTH_MECHANISM=bearer`` hands its key to the SDK *and*
+adds ``Authorization: Bearer <key>`` to the SDK's headers, so every request carries both
+``x-goog-api-key`` and the bearer; the clients here do exactly that. The SDK then judges
+the mock: it parses each SSE chunk into its strict (``extra='forbid'``) types, runs its own
+automatic function calling, and raises ``errors.ClientError``/``ServerError`` from the
+Google error envelope. google-genai ignores ``Retry-After``; Gemini CLI reads
+``google.rpc.RetryInfo`` from the error details instead, so a 429 must carry both.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from google import genai
+from google.genai import errors
+from google.genai import types as gt
+
+from gateway_conformance.gateway.faults import FaultQueue
+from gateway_conformance.gateway.ledger import Ledger
+from gateway_conformance.gateway.policy import Policy
+from gateway_conformance.gateway.responders import ScriptedResponder
+
+MODEL = "databricks-gemini-2-5-flash"
+UNKNOWN_MODEL = "databricks-no-such-model"
+BAD_TOKEN = "gwc-conformance-not-a-token"
+WEATHER = gt.FunctionDeclaration(
+    name="get_weather", description="Weather for a city",
+    parameters_json_schema={"type": "object", "properties": {"city": {"type": "string"}},
+                            "required": ["city"]})
+# A cut stream surfaces as the HTTP client's transport error (the SDK does not wrap it);
+# google-genai may run on httpx or on its successor httpx2, so accept either's.
+TRANSPORT_ERRORS = tuple(importlib.import_module(name).TransportError
+                         for name in ("httpx", "httpx2") if importlib.util.find_spec(name))
+
+
+def gemini_client(url: str, token: str, *, api_key: str | None = None,
+                  retry: gt.HttpRetryOptions | None = None) -> genai.Client:
+    """A client as Gemini CLI builds it with the bearer mechanism (api key and bearer header)."""
+    return genai.Client(api_key=api_key or token, http_options=gt.HttpOptions(
+        base_url=url, api_version="v1beta", headers={"Authorization": f"Bearer {token}"},
+        retry_options=retry, timeout=20_000))
+
+
+@pytest.fixture
+def client(gateway_urls: dict[str, str], gateway_token: str) -> Iterator[genai.Client]:
+    with gemini_client(gateway_urls["gemini"], gateway_token) as c:
+        yield c
+
+
+def get_weather(city: str) -> dict[str, Any]:
+    """Weather for a city (a Python tool the SDK's automatic function calling runs itself)."""
+    return {"city": city, "forecast": "sunny, 21 C"}
+
+
+def test_generate_content_text(client: genai.Client) -> None:
+    response = client.models.generate_content(model=MODEL, contents="Say hello")
+    assert response.text
+    (candidate,) = response.candidates
+    assert candidate.finish_reason == gt.FinishReason.STOP
+    usage = response.usage_metadata
+    assert usage.prompt_token_count > 0 and usage.candidates_token_count > 0
+    assert usage.total_token_count == usage.prompt_token_count + usage.candidates_token_count
+
+
+def test_bearer_is_the_credential(gateway_urls: dict[str, str], gateway_token: str) -> None:
+    """The gateway authenticates the bearer: a junk ``x-goog-api-key`` beside it changes nothing."""
+    with gemini_client(gateway_urls["gemini"], gateway_token, api_key="not-the-credential") as c:
+        assert c.models.generate_content(model=MODEL, contents="hello").text
+
+
+@pytest.mark.mock_only
+def test_stream_text(client: genai.Client, gateway_script: ScriptedResponder) -> None:
+    text = "Gemini CLI reads this chunk by chunk."
+    gateway_script.text(text, input_tokens=17, output_tokens=9)
+    chunks = list(client.models.generate_content_stream(model=MODEL, contents="stream please"))
+    assert len(chunks) > 1
+    assert "".join(chunk.text or "" for chunk in chunks) == text
+    finishes = [chunk.candidates[0].finish_reason for chunk in chunks]
+    assert finishes[-1] == gt.FinishReason.STOP and set(finishes[:-1]) == {None}
+    usage = chunks[-1].usage_metadata
+    assert (usage.prompt_token_count, usage.candidates_token_count, usage.total_token_count) == (17, 9, 26)
+
+
+@pytest.mark.mock_only
+def test_streamed_function_call(client: genai.Client, gateway_script: ScriptedResponder) -> None:
+    call = gateway_script.tool_call("get_weather", {"city": "Prague"})
+    config = gt.GenerateContentConfig(tools=[gt.Tool(function_declarations=[WEATHER])])
+    chunks = list(client.models.generate_content_stream(model=MODEL, contents="Weather?", config=config))
+    calls = [fc for chunk in chunks for fc in chunk.function_calls or []]
+    assert [(fc.id, fc.name, fc.args) for fc in calls] == [(call.id, "get_weather", {"city": "Prague"})]
+    assert chunks[-1].candidates[0].finish_reason == gt.FinishReason.STOP
+
+
+@pytest.mark.mock_only
+def test_chat_stream_runs_the_tool_automatically(client: genai.Client, gateway_script: ScriptedResponder,
+                                                gateway_ledger: Ledger) -> None:
+    """The SDK's automatic function calling: it runs ``get_weather`` on the streamed call and sends
+    the ``functionResponse`` back; the second turn's answer (the default responder reads tool
+    results) must contain what the tool returned."""
+    gateway_script.tool_call("get_weather", {"city": "Prague"})
+    chat = client.chats.create(model=MODEL, config=gt.GenerateContentConfig(tools=[get_weather]))
+    text = "".join(chunk.text or "" for chunk in chat.send_message_stream("Weather in Prague?"))
+    assert "sunny, 21 C" in text
+    generates = [r for r in gateway_ledger.to_json() if r["endpoint"] == "generate"]
+    assert [(r["stream"], r["status"]) for r in generates] == [(True, 200), (True, 200)]
+    history = chat.get_history()
+    roles = [content.role for content in history]
+    assert roles[:3] == ["user", "model", "user"] and set(roles[3:]) == {"model"}
+    assert history[1].parts[0].function_call.name == "get_weather"
+    assert history[2].parts[0].function_response.response == {"result": get_weather("Prague")}
+
+
+def test_count_tokens_matches_generate(client: genai.Client) -> None:
+    contents = "How many tokens is this sentence, exactly?"
+    counted = client.models.count_tokens(model=MODEL, contents=contents)
+    generated = client.models.generate_content(model=MODEL, contents=contents)
+    assert counted.total_tokens > 0
+    assert counted.total_tokens == generated.usage_metadata.prompt_token_count
+
+
+def test_models_listing(client: genai.Client) -> None:
+    models = list(client.models.list())
+    names = [m.name for m in models]
+    assert f"models/{MODEL}" in names
+    listed = next(m for m in models if m.name == f"models/{MODEL}")
+    assert "generateContent" in (listed.supported_actions or [])
+
+
+# --- typed errors ------------------------------------------------------------------------------
+
+
+def raises_client_error(client: genai.Client, code: int, status: str,
+                        model: str = MODEL) -> errors.ClientError:
+    with pytest.raises(errors.ClientError) as caught:
+        client.models.generate_content(model=model, contents="ping")
+    assert (caught.value.code, caught.value.status) == (code, status)
+    return caught.value
+
+
+def test_401_invalid_token(gateway_urls: dict[str, str]) -> None:
+    with gemini_client(gateway_urls["gemini"], BAD_TOKEN) as c:
+        raises_client_error(c, 401, "UNAUTHENTICATED")
+
+
+@pytest.mark.mock_only
+def test_403_model_not_permitted(gateway_urls: dict[str, str], gateway_restricted_token: str) -> None:
+    with gemini_client(gateway_urls["gemini"], gateway_restricted_token) as c:
+        raises_client_error(c, 403, "PERMISSION_DENIED")
+
+
+def test_404_unknown_model(client: genai.Client) -> None:
+    raises_client_error(client, 404, "NOT_FOUND", model=UNKNOWN_MODEL)
+
+
+def test_400_bad_request(client: genai.Client) -> None:
+    with pytest.raises(errors.ClientError) as caught:
+        client.models.generate_content(model=MODEL, contents="x",
+                                       config=gt.GenerateContentConfig(max_output_tokens=-1))
+    assert (caught.value.code, caught.value.status) == (400, "INVALID_ARGUMENT")
+
+
+@pytest.mark.mock_only
+def test_429_quota_carries_retry_info(client: genai.Client, gateway_policy: Policy) -> None:
+    gateway_policy.set_limits(qpm=1)
+    client.models.generate_content(model=MODEL, contents="first")
+    error = raises_client_error(client, 429, "RESOURCE_EXHAUSTED")
+    (retry_info,) = [d for d in error.details["error"]["details"]
+                     if d["@type"] == "type.googleapis.com/google.rpc.RetryInfo"]
+    delay = float(retry_info["retryDelay"].removesuffix("s"))
+    assert delay >= 1
+    assert int(error.response.headers["retry-after"]) == round(delay)
+
+
+@pytest.mark.mock_only
+def test_429_then_the_sdk_retry_succeeds(gateway_urls: dict[str, str], gateway_token: str,
+                                         gateway_faults: FaultQueue, gateway_ledger: Ledger) -> None:
+    """The SDK's retry (429 is retryable for it) gets through once the limit clears."""
+    gateway_faults.inject(status=429, retry_after=1, surface="gemini")
+    retry = gt.HttpRetryOptions(attempts=2, initial_delay=0.05, max_delay=0.1, jitter=0,
+                                http_status_codes=[429])
+    with gemini_client(gateway_urls["gemini"], gateway_token, retry=retry) as c:
+        assert c.models.generate_content(model=MODEL, contents="ping").text
+    assert [r["status"] for r in gateway_ledger.to_json() if r["endpoint"] == "generate"] == [429, 200]
+
+
+@pytest.mark.mock_only
+@pytest.mark.parametrize(("status", "name"), [(500, "INTERNAL"), (503, "UNAVAILABLE")])
+def test_upstream_failure_is_server_error(client: genai.Client, gateway_faults: FaultQueue,
+                                          status: int, name: str) -> None:
+    gateway_faults.inject(status=status, surface="gemini")
+    with pytest.raises(errors.ServerError) as caught:
+        client.models.generate_content(model=MODEL, contents="ping")
+    assert (caught.value.code, caught.value.status) == (status, name)
+
+
+@pytest.mark.mock_only
+def test_cut_stream_is_a_client_error(client: genai.Client, gateway_faults: FaultQueue) -> None:
+    gateway_faults.inject(cut_after_events=2, surface="gemini")
+    received = []
+    with pytest.raises(TRANSPORT_ERRORS):
+        for chunk in client.models.generate_content_stream(model=MODEL, contents="a long enough prompt"):
+            received.append(chunk)
+    assert len(received) == 2

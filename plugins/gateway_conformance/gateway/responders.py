@@ -1,0 +1,171 @@
+"""What a model "says": the responder interface and the two responders the mock ships.
+
+The echo responder is deterministic (the same request always gets the same answer and the
+same token counts), so tests can assert exact usage numbers. The scripted responder lets a
+test decide the next turns (a text, a tool call, an error) and falls back to another
+responder when its queue is empty; the cassette responder of ``traffic/replay.py`` plugs in
+the same way, through :class:`Responder`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from gateway_conformance.gateway.faults import kind_for_status
+from gateway_conformance.gateway.turns import ChatRequest, GatewayError, Reply, ToolCall
+
+CHARS_PER_TOKEN = 4
+
+
+class Responder(Protocol):
+    def respond(self, request: ChatRequest) -> Reply: ...
+
+
+def tokens_for_text(chars: int) -> int:
+    """The mock's tokenizer: one token per four characters, rounded up."""
+    return math.ceil(chars / CHARS_PER_TOKEN)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+
+
+def input_tokens(request: ChatRequest) -> int:
+    """Input tokens of a request: every string in its body except the model name, at least 1.
+
+    Counting the raw body (not only the prompt) makes a 25-tool Claude Code request cost
+    what it weighs, and gives count_tokens and generate the same number for the same body.
+    """
+    body = {k: v for k, v in request.raw.items() if k != "model"}
+    return max(1, tokens_for_text(sum(len(s) for s in _strings(body))))
+
+
+def output_tokens(reply: Reply) -> int:
+    chars = len(reply.text) + sum(len(c.name) + len(_json(c.arguments)) for c in reply.tool_calls)
+    return max(1, tokens_for_text(chars))
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def with_usage(reply: Reply, request: ChatRequest) -> Reply:
+    """Fill token counts the reply left at zero, so every reply carries consistent usage."""
+    return replace(reply,
+                   input_tokens=reply.input_tokens or input_tokens(request),
+                   output_tokens=reply.output_tokens or output_tokens(reply))
+
+
+def new_call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
+class EchoResponder:
+    """Answers with the prompt (or the tool results sent back), truncated at ``max_tokens``."""
+
+    def respond(self, request: ChatRequest) -> Reply:
+        if request.tool_results:
+            text = "Tool results received: " + " | ".join(request.tool_results)
+        else:
+            text = f"Echo: {request.prompt}"
+        stop = "end_turn"
+        if request.max_tokens is not None and tokens_for_text(len(text)) > request.max_tokens:
+            text, stop = text[: max(0, request.max_tokens) * CHARS_PER_TOKEN], "max_tokens"
+        return with_usage(Reply(text=text, stop_reason=stop), request)
+
+
+@dataclass(frozen=True)
+class ScriptedTurn:
+    """One queued answer: a reply or an error, optionally only for one surface."""
+
+    reply: Reply | None = None
+    error: GatewayError | None = None
+    surface: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ScriptedTurn:
+        """The admin route's JSON: ``{"text", "tool_calls": [{"name", "arguments", "id"?}],
+        "stop_reason", "input_tokens", "output_tokens", "error": {"status", "message"}, "surface"}``."""
+        unknown = set(data) - {"text", "tool_calls", "stop_reason", "input_tokens", "output_tokens",
+                               "error", "surface"}
+        if unknown:
+            raise ValueError(f"unknown script fields: {sorted(unknown)}")
+        surface = data.get("surface")
+        if data.get("error") is not None:
+            err = data["error"]
+            status = int(err.get("status", 500))
+            return cls(error=GatewayError(status, kind_for_status(status),
+                                          str(err.get("message", "Scripted error"))), surface=surface)
+        calls = tuple(ToolCall(id=str(c.get("id") or new_call_id()), name=str(c["name"]),
+                               arguments=dict(c.get("arguments") or {}))
+                      for c in data.get("tool_calls") or ())
+        stop = data.get("stop_reason") or ("tool_use" if calls else "end_turn")
+        return cls(reply=Reply(text=str(data.get("text") or ""), tool_calls=calls, stop_reason=stop,
+                               input_tokens=int(data.get("input_tokens") or 0),
+                               output_tokens=int(data.get("output_tokens") or 0)), surface=surface)
+
+
+class ScriptedResponder:
+    """A queue of turns in front of a fallback responder (echo by default)."""
+
+    def __init__(self, fallback: Responder | None = None) -> None:
+        self.fallback: Responder = fallback or EchoResponder()
+        self._queue: list[ScriptedTurn] = []
+        self._lock = threading.Lock()
+
+    def push(self, turn: ScriptedTurn) -> None:
+        with self._lock:
+            self._queue.append(turn)
+
+    def text(self, text: str, *, surface: str | None = None, **usage: int) -> None:
+        self.push(ScriptedTurn(reply=Reply(text=text, **usage), surface=surface))
+
+    def tool_call(self, name: str, arguments: Mapping[str, Any], *, text: str = "",
+                  call_id: str | None = None, surface: str | None = None) -> ToolCall:
+        call = ToolCall(id=call_id or new_call_id(), name=name, arguments=dict(arguments))
+        self.push(ScriptedTurn(reply=Reply(text=text, tool_calls=(call,), stop_reason="tool_use"),
+                               surface=surface))
+        return call
+
+    def error(self, status: int, message: str | None = None, *, surface: str | None = None) -> None:
+        kind = kind_for_status(status)
+        self.push(ScriptedTurn(error=GatewayError(status, kind, message or f"Scripted {kind} error"),
+                               surface=surface))
+
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._queue.clear()
+
+    def respond(self, request: ChatRequest) -> Reply:
+        turn = self._next(request.surface)
+        if turn is None:
+            return with_usage(self.fallback.respond(request), request)
+        if turn.error is not None:
+            raise turn.error
+        assert turn.reply is not None
+        return with_usage(turn.reply, request)
+
+    def _next(self, surface: str) -> ScriptedTurn | None:
+        if not self._queue:
+            return None
+        with self._lock:
+            for i, turn in enumerate(self._queue):
+                if turn.surface is None or turn.surface == surface:
+                    return self._queue.pop(i)
+        return None

@@ -1,0 +1,100 @@
+"""Fixtures for the OTLP sink: the running sink, its URLs and tables, and a Delta row reader.
+
+Against an external target (``--workspace-url``) the URLs and table names point there and
+the token comes from the ``--token-env`` variable; fixtures that need the embedded sink's
+Delta tables are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from gateway_conformance.otlp.schema import default_table
+from gateway_conformance.otlp.sink import ENDPOINTS, OTEL_PATH, SinkHandle, start_sink
+from gateway_conformance.otlp.tables import SIGNALS, Signal, TableName
+
+__all__ = ["OtlpUrls", "delta_rows", "otlp_sink", "otlp_tables", "otlp_token", "otlp_urls"]
+
+CATALOG = "main"
+SCHEMA = "otel"
+
+
+@dataclass(frozen=True)
+class OtlpUrls:
+    """The workspace root and the three OTLP/HTTP endpoints under it."""
+
+    workspace_url: str
+    metrics: str
+    logs: str
+    traces: str
+
+    @classmethod
+    def under(cls, workspace_url: str) -> OtlpUrls:
+        root = workspace_url.rstrip("/")
+        return cls(root, *(f"{root}{OTEL_PATH}/{ENDPOINTS[signal]}" for signal in SIGNALS))
+
+    def for_signal(self, signal: Signal) -> str:
+        return getattr(self, ENDPOINTS[signal])
+
+
+def _external_workspace(config: pytest.Config) -> str | None:
+    return config.getoption("workspace_url")
+
+
+@pytest.fixture(scope="session")
+def otlp_token(request: pytest.FixtureRequest) -> str:
+    """The bearer token: from ``--token-env`` for an external target, else a fresh random one."""
+    if _external_workspace(request.config):
+        name = request.config.getoption("token_env")
+        token = os.environ.get(name)
+        if not token:
+            pytest.skip(f"--workspace-url is set but the token variable {name} is empty")
+        return token
+    return f"gc-sink-{secrets.token_urlsafe(18)}"
+
+
+@pytest.fixture(scope="session")
+def otlp_tables(request: pytest.FixtureRequest) -> dict[Signal, TableName]:
+    """The documented tables of ``--table-prefix``: ``main.otel.<prefix>_otel_{metrics,logs,spans}``."""
+    prefix = request.config.getoption("table_prefix")
+    return {signal: default_table(signal, CATALOG, SCHEMA, prefix) for signal in SIGNALS}
+
+
+@pytest.fixture(scope="session")
+def otlp_sink(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+              otlp_token: str) -> Iterator[SinkHandle]:
+    """The embedded sink (engine from ``--delta-engine``) with the prefix's three tables."""
+    if _external_workspace(request.config):
+        pytest.skip("needs the embedded OTLP sink and its Delta tables (--workspace-url is set)")
+    engine = request.config.getoption("delta_engine")
+    engine_opts = {"spark": request.getfixturevalue("spark")} if engine == "spark" else {}
+    handle = start_sink(tmp_path_factory.mktemp("delta-tables"), request.config.getoption("table_prefix"),
+                        [otlp_token], engine=engine, catalog=CATALOG, schema=SCHEMA, **engine_opts)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(scope="session")
+def otlp_urls(request: pytest.FixtureRequest) -> OtlpUrls:
+    """Endpoint URLs of the target: the external ``--workspace-url`` or the embedded sink."""
+    external = _external_workspace(request.config)
+    if external:
+        return OtlpUrls.under(external)
+    sink: SinkHandle = request.getfixturevalue("otlp_sink")
+    return OtlpUrls.under(sink.workspace_url)
+
+
+@pytest.fixture(scope="session")
+def delta_rows(otlp_sink: SinkHandle) -> Callable[[TableName | str], list[dict]]:
+    """``delta_rows(table)``: every row of a sink table, as dicts, read back from Delta."""
+
+    def read(table: TableName | str) -> list[dict]:
+        name = table if isinstance(table, TableName) else TableName.parse(table)
+        return otlp_sink.writer.read(name).to_pylist()
+
+    return read

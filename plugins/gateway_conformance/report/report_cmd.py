@@ -1,0 +1,63 @@
+"""``gateway-conformance report``: write the usage dashboard and the conformance matrix as one page.
+
+Either half is optional: ``--tables-dir`` (and ``--ledger``) give the dashboard,
+``--results`` gives the matrix; a second ``--results`` is the run after an upgrade, and the
+page shows what changed (also printed here, so a CI log carries it without opening the page).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from gateway_conformance.report.matrix import diff_reports, format_diff
+from gateway_conformance.report.results import ReportError, load_report
+
+DEFAULT_PREFIX = "coding_agents"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tables-dir", metavar="DIR",
+                        help="root of the Delta tables the sink writes: <DIR>/<catalog>/<schema>/<table>")
+    parser.add_argument("--table-prefix", default=DEFAULT_PREFIX, metavar="P",
+                        help=f"tables <P>_otel_metrics and <P>_otel_logs (default {DEFAULT_PREFIX})")
+    parser.add_argument("--catalog", metavar="C", help="catalog of the tables (default: the only one found)")
+    parser.add_argument("--schema", metavar="S", help="schema of the tables (default: the only one found)")
+    parser.add_argument("--ledger", metavar="PATH",
+                        help="gateway ledger JSON (GET /_admin/ledger of the mock, or a list of records)")
+    parser.add_argument("--results", metavar="PATH", action="append", default=[],
+                        help="a --conformance-report JSON; twice (before, after) for the upgrade diff")
+    parser.add_argument("--title", default="gateway-conformance report", help="page title")
+    parser.add_argument("--out", required=True, metavar="PATH", help="the HTML file to write")
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: every command's module loads when the CLI starts, and the
+    # page needs plotly and deltalake, which no other command does.
+    from gateway_conformance.report.dashboard import load_dashboard
+    from gateway_conformance.report.html import write_page
+    from gateway_conformance.report.sources import SourceError
+
+    if len(args.results) > 2:
+        print("report: give --results at most twice (before, after)", file=sys.stderr)
+        return 2
+    if args.tables_dir is None and args.ledger is None and not args.results:
+        print("report: nothing to show: give --tables-dir/--ledger and/or --results", file=sys.stderr)
+        return 2
+    try:
+        reports = [load_report(path) for path in args.results]
+        dashboard = None
+        if args.tables_dir is not None or args.ledger is not None:
+            dashboard = load_dashboard(args.tables_dir, args.table_prefix, catalog=args.catalog,
+                                       schema=args.schema, ledger=args.ledger)
+    except (ReportError, SourceError) as exc:
+        print(f"report: {exc}", file=sys.stderr)
+        return 2
+    path = write_page(args.out, dashboard=dashboard, results=reports, title=args.title)
+    if dashboard is not None:
+        drawn = sum(1 for chart in dashboard.charts if not chart.empty)
+        print(f"dashboard: {drawn} of {len(dashboard.charts)} charts have data")
+    if len(reports) == 2:
+        print(format_diff(diff_reports(*reports)))
+    print(f"wrote {path}")
+    return 0

@@ -1,0 +1,142 @@
+"""``gateway-conformance serve``: the mock gateway as a process other tools can point at.
+
+It prints exactly one JSON line (URLs and tokens) once everything listens, then serves
+until SIGINT or SIGTERM and exits 0. The line is assembled from a list of started
+components, each contributing its keys, so more servers (the OTLP sink) join the same
+process and the same line without touching the gateway's part.
+
+Tokens never come from argv: ``--token-env NAME=VAR`` reads identity NAME's token from
+environment variable VAR, ``--tokens-file`` reads ``NAME=TOKEN`` lines (or a JSON object);
+with neither, one random token is generated for identity ``default`` and printed, since it
+is the mock's own. Supplied tokens are never printed (their identity maps to ``null``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway_conformance.gateway.app import DEFAULT_MODELS, GatewayConfig, create_gateway, new_token
+from gateway_conformance.gateway.policy import Limits, RealClock
+from gateway_conformance.server import ServerHandle
+
+DEFAULT_IDENTITY = "default"
+
+
+@dataclass
+class Component:
+    """A started server and the keys it adds to the startup line."""
+
+    name: str
+    handle: ServerHandle
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def startup_line(components: Sequence[Component]) -> dict[str, Any]:
+    """The one JSON object ``serve --json`` prints: every component's keys, plus their names."""
+    line: dict[str, Any] = {"components": [c.name for c in components]}
+    for component in components:
+        line.update(component.info)
+    return line
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the startup line as JSON (else text)")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="gateway port (default: chosen by the OS)")
+    parser.add_argument("--token-env", action="append", default=[], metavar="[NAME=]VAR",
+                        help="accept the token in environment variable VAR for identity NAME "
+                             f"(default {DEFAULT_IDENTITY}); repeatable")
+    parser.add_argument("--tokens-file", type=Path, metavar="PATH",
+                        help="accepted tokens: NAME=TOKEN lines, or a JSON object {NAME: TOKEN}")
+    parser.add_argument("--allow-model", action="append", default=[], metavar="NAME=MODEL[,MODEL]",
+                        help="restrict identity NAME to these models (default: every model); repeatable")
+    parser.add_argument("--models", default=",".join(DEFAULT_MODELS), metavar="MODEL[,MODEL]",
+                        help="the models the gateway serves")
+    parser.add_argument("--qpm", type=int, default=None, help="requests per minute per token")
+    parser.add_argument("--tpm", type=int, default=None, help="tokens per minute per token")
+
+
+def _pairs(values: Sequence[str], flag: str) -> list[tuple[str, str]]:
+    pairs = []
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not sep or not name or not rest:
+            raise SystemExit(f"{flag} expects NAME=VALUE, got {value!r}")
+        pairs.append((name, rest))
+    return pairs
+
+
+def _read_tokens_file(path: Path) -> dict[str, str]:
+    """identity -> token."""
+    text = path.read_text()
+    if text.lstrip().startswith("{"):
+        return {str(k): str(v) for k, v in json.loads(text).items()}
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return dict(_pairs(lines, "--tokens-file"))
+
+
+def resolve_tokens(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, str | None]]:
+    """(token -> identity for the policy, identity -> printable token or None)."""
+    by_identity: dict[str, str] = {}
+    for spec in args.token_env:
+        name, _, var = spec.rpartition("=")
+        value = os.environ.get(var)
+        if not value:
+            raise SystemExit(f"--token-env: environment variable {var} is not set")
+        by_identity[name or DEFAULT_IDENTITY] = value
+    if args.tokens_file:
+        by_identity.update(_read_tokens_file(args.tokens_file))
+    printable: dict[str, str | None] = dict.fromkeys(by_identity)
+    if not by_identity:
+        token = new_token()
+        by_identity[DEFAULT_IDENTITY] = token
+        printable[DEFAULT_IDENTITY] = token
+    return {token: name for name, token in by_identity.items()}, printable
+
+
+def start_gateway(args: argparse.Namespace) -> Component:
+    tokens, printable = resolve_tokens(args)
+    permissions = {name: [m for m in models.split(",") if m]
+                   for name, models in _pairs(args.allow_model, "--allow-model")}
+    config = GatewayConfig(tokens=tokens, models=[m for m in args.models.split(",") if m],
+                           permissions=permissions, limits=Limits(qpm=args.qpm, tpm=args.tpm),
+                           clock=RealClock())
+    gateway = create_gateway(config)
+    handle = ServerHandle(gateway, host=args.host, port=args.port, name="gateway").start()
+    info = {"gateway_url": handle.url,
+            "urls": {name: handle.url + prefix for name, prefix in gateway.prefixes().items()},
+            "admin_url": handle.url + "/_admin",
+            "tokens": printable}
+    return Component("gateway", handle, info)
+
+
+def run(args: argparse.Namespace) -> int:
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    components: list[Component] = []
+    try:
+        components.append(start_gateway(args))
+        line = startup_line(components)
+        if args.json:
+            print(json.dumps(line), flush=True)
+        else:
+            print(f"gateway on {line['gateway_url']} (Ctrl+C to stop)", flush=True)
+            for name, url in line["urls"].items():
+                print(f"  {name:10} {url}", flush=True)
+            for name, token in line["tokens"].items():
+                print(f"  token of {name}: {token or '(supplied)'}", flush=True)
+        stop.wait()
+    finally:
+        for component in reversed(components):
+            component.handle.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0

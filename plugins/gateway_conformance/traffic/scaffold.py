@@ -1,0 +1,117 @@
+"""Agents as data: find agent folders, read their ``agent.toml``, scaffold a new one.
+
+An agent folder is any directory holding an ``agent.toml`` (at least ``name`` and
+``surface``) next to a ``cassettes/`` folder. The conformance suite discovers every such
+folder under the shipped data dir and under each ``--agents-dir``, so adding an agent is
+adding files, never Python code.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway_conformance.traffic.cassette import iter_cassettes
+from gateway_conformance.traffic.shapes import SURFACES
+
+AGENT_FILE = "agent.toml"
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+_TEMPLATE = '''\
+# {name}: what the harness needs to know about this agent, as data.
+# Written by `gateway-conformance new-agent`; see CONTRIBUTING.md for the next steps.
+name = "{name}"
+display_name = "{display}"
+surface = "{surface}"
+# npm package and binary when the agent is a CLI the harness can launch; empty otherwise.
+npm_package = ""
+bin = ""
+
+[launch]
+args = []
+tool_args = []
+
+[launch.env]
+
+[traits]
+path = "{path}"
+user_agent_prefix = ""
+session_header = ""
+
+[traits.headers]
+
+[compat]
+documented_max = ""
+'''
+
+# The generation path each surface's agents call, relative to the gateway root.
+SURFACE_PATHS = {
+    "anthropic": "/anthropic/v1/messages",
+    "openai": "/openai/v1/responses",
+    "cursor": "/cursor/v1/chat/completions",
+    "gemini": "/gemini/v1beta/models/{model}:streamGenerateContent",
+}
+
+
+class AgentFolderError(ValueError):
+    """An agent folder that cannot be used; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class AgentFolder:
+    path: Path
+    name: str
+    surface: str
+    spec: dict[str, Any]
+
+    @property
+    def cassettes(self) -> list[Path]:
+        return list(iter_cassettes(self.path))
+
+
+def load_agent(folder: Path) -> AgentFolder:
+    spec_file = folder / AGENT_FILE
+    try:
+        spec = tomllib.loads(spec_file.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise AgentFolderError(f"{spec_file}: {exc}") from exc
+    name, surface = spec.get("name"), spec.get("surface")
+    if not isinstance(name, str) or not name:
+        raise AgentFolderError(f"{spec_file}: 'name' is missing")
+    if surface not in SURFACES:
+        raise AgentFolderError(f"{spec_file}: surface {surface!r} is not one of {', '.join(SURFACES)}")
+    return AgentFolder(folder, name, surface, spec)
+
+
+def agent_folders(roots: Iterable[Path]) -> Iterator[AgentFolder]:
+    """Every agent folder directly under each root, in a stable order (duplicates once)."""
+    seen: set[Path] = set()
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for spec in sorted(root.glob(f"*/{AGENT_FILE}")):
+            folder = spec.parent.resolve()
+            if folder not in seen:
+                seen.add(folder)
+                yield load_agent(folder)
+
+
+def new_agent(name: str, surface: str, root: Path, *, display_name: str | None = None) -> AgentFolder:
+    """Create ``root/name/agent.toml`` and ``root/name/cassettes/``; refuses to overwrite."""
+    if not _NAME.match(name):
+        raise AgentFolderError(f"agent name {name!r}: use lower case letters, digits and '_' "
+                               "(it names a folder and a Python-free fixture)")
+    if surface not in SURFACES:
+        raise AgentFolderError(f"surface {surface!r} is not one of {', '.join(SURFACES)}")
+    folder = root / name
+    if (folder / AGENT_FILE).exists():
+        raise AgentFolderError(f"{folder / AGENT_FILE} already exists")
+    (folder / "cassettes").mkdir(parents=True, exist_ok=True)
+    (folder / AGENT_FILE).write_text(_TEMPLATE.format(
+        name=name, display=display_name or name.replace("_", " ").title(), surface=surface,
+        path=SURFACE_PATHS[surface]), encoding="utf-8")
+    return load_agent(folder)

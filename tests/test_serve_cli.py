@@ -1,0 +1,104 @@
+"""``gateway-conformance serve --json`` as a real subprocess: one JSON line, policy from flags,
+tokens from the environment, clean exit on SIGTERM and SIGINT."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+
+MESSAGE = {"model": "databricks-claude-opus-4-6", "max_tokens": 16,
+           "messages": [{"role": "user", "content": "hi"}]}
+
+
+@contextmanager
+def serve(*args: str, env: dict[str, str] | None = None,
+          ) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any]]]:
+    process = subprocess.Popen([sys.executable, "-m", "gateway_conformance.cli", "serve", "--json", *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, **(env or {})})
+    try:
+        line = process.stdout.readline()
+        assert line, process.stderr.read()
+        yield process, json.loads(line)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+
+def _stop(process: subprocess.Popen[str], sig: signal.Signals) -> tuple[int, str]:
+    process.send_signal(sig)
+    out, _ = process.communicate(timeout=15)
+    return process.returncode, out
+
+
+def test_one_json_line_then_serves_until_sigterm() -> None:
+    with serve() as (process, line):
+        assert line["gateway_url"].startswith("http://127.0.0.1:")
+        assert set(line["urls"]) >= {"anthropic", "openai", "cursor", "gemini"}
+        ((identity, token),) = line["tokens"].items()
+        assert identity == "default" and token
+        response = httpx.post(line["urls"]["anthropic"] + "/v1/messages", json=MESSAGE,
+                              headers={"authorization": f"Bearer {token}"})
+        assert response.status_code == 200
+        ledger = httpx.get(line["admin_url"] + "/ledger", headers={"authorization": f"Bearer {token}"})
+        assert [r["identity"] for r in ledger.json()["records"]] == ["default"]
+        code, rest = _stop(process, signal.SIGTERM)
+    assert code == 0
+    assert rest == "", "exactly one line on stdout"
+
+
+def test_sigint_exits_zero() -> None:
+    with serve() as (process, _):
+        assert _stop(process, signal.SIGINT)[0] == 0
+
+
+def test_tokens_from_env_are_accepted_and_not_printed() -> None:
+    secret = "gwc-from-the-environment"
+    with serve("--token-env", "alice=ALICE_TOKEN", env={"ALICE_TOKEN": secret}) as (process, line):
+        assert line["tokens"] == {"alice": None}
+        assert secret not in json.dumps(line)
+        url = line["urls"]["anthropic"] + "/v1/messages"
+        assert httpx.post(url, json=MESSAGE, headers={"authorization": f"Bearer {secret}"}).status_code == 200
+        assert httpx.post(url, json=MESSAGE, headers={"authorization": "Bearer other"}).status_code == 401
+        assert _stop(process, signal.SIGTERM)[0] == 0
+
+
+def test_flags_set_permissions_and_limits(tmp_path) -> None:
+    tokens = tmp_path / "tokens"
+    tokens.write_text("bob=gwc-bob-token\ncarol=gwc-carol-token\n")
+    with serve("--tokens-file", str(tokens), "--allow-model", "bob=databricks-gpt-5-2", "--qpm", "1") as (
+            process, line):
+        url = line["urls"]["anthropic"] + "/v1/messages"
+        bob = {"authorization": "Bearer gwc-bob-token"}
+        carol = {"authorization": "Bearer gwc-carol-token"}
+        assert httpx.post(url, json=MESSAGE, headers=bob).status_code == 403
+        assert httpx.post(url, json=MESSAGE, headers=carol).status_code == 200
+        limited = httpx.post(url, json=MESSAGE, headers=carol)
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+        assert _stop(process, signal.SIGTERM)[0] == 0
+
+
+def test_missing_env_token_is_an_error() -> None:
+    result = subprocess.run([sys.executable, "-m", "gateway_conformance.cli", "serve", "--json",
+                             "--token-env", "NOT_SET_ANYWHERE_42"], capture_output=True, text=True,
+                            timeout=30,
+                            env={k: v for k, v in os.environ.items() if k != "NOT_SET_ANYWHERE_42"})
+    assert result.returncode != 0 and "NOT_SET_ANYWHERE_42" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("flag", ["--allow-model=nobody", "--token-env="])
+def test_bad_flags_fail_cleanly(flag: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "gateway_conformance.cli", "serve", "--json", flag],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0 and result.stdout == ""

@@ -1,0 +1,197 @@
+"""The Spark engine: the documented DDL run verbatim by Spark SQL, Delta's schema enforcement,
+grouped commits, names in a one-part-namespace catalog, and the sink's conformance suite on Spark.
+
+All tests share the test session's one Spark session (the ``spark`` fixture).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from gateway_conformance.otlp.delta import UnknownTable, make_writer
+from gateway_conformance.otlp.schema import arrow_schema, ddl, default_table
+from gateway_conformance.otlp.spark import SparkDeltaWriter, ddl_with_name, flat_namespace
+from gateway_conformance.otlp.tables import SIGNALS, TableName
+from gateway_conformance.resources import suite_dir
+
+pytestmark = pytest.mark.spark
+pytest_plugins = ["pytester"]
+
+LOGS = TableName("main", "otel", "t_otel_logs")
+METRICS = TableName("main", "otel", "t_otel_metrics")
+
+
+@pytest.fixture
+def writer(spark, tmp_path: Path):  # noqa: ANN001
+    writer = SparkDeltaWriter(tmp_path, spark=spark)
+    yield writer
+    writer.close()
+
+
+def log_rows(bodies: list[str]) -> pa.Table:
+    return pa.Table.from_pylist([{"body": body, "severity_number": "SEVERITY_NUMBER_INFO", "flags": 1,
+                                  "attributes": [("k", body)],
+                                  "resource": {"attributes": [("service.name", "svc")],
+                                               "dropped_attributes_count": 0}}
+                                 for body in bodies], schema=arrow_schema("logs"))
+
+
+def metric_rows(names: list[str]) -> pa.Table:
+    """Exponential-histogram rows: lists and maps inside structs inside structs."""
+    return pa.Table.from_pylist([
+        {"name": name, "metric_type": "exponential_histogram", "metadata": [("k", name)],
+         "exponential_histogram": {"count": 3, "scale": 2, "attributes": [("a", "1")],
+                                   "positive_bucket": {"offset": 1, "bucket_counts": [1, 2]},
+                                   "negative_bucket": {"offset": 0, "bucket_counts": []},
+                                   "exemplars": [{"value": 1.5, "filtered_attributes": [("x", "y")]}]}}
+        for name in names], schema=arrow_schema("metrics"))
+
+
+def commits(path: Path) -> list[dict]:
+    """The commitInfo of every WRITE in the Delta log, oldest first."""
+    found = []
+    for entry in sorted((path / "_delta_log").glob("*.json")):
+        for line in entry.read_text().splitlines():
+            info = json.loads(line).get("commitInfo")
+            if info and info["operation"] == "WRITE":
+                found.append(info)
+    return found
+
+
+def test_the_ddl_substitution_touches_only_the_table_name() -> None:
+    for signal in SIGNALS:
+        name = default_table(signal, "cat", "sch", "pre")
+        assert ddl_with_name(signal, str(name)) == ddl(signal, "cat", "sch", "pre")
+
+
+def test_documented_ddl_runs_in_spark_with_the_schema_version_property(writer: SparkDeltaWriter, spark) -> None:  # noqa: ANN001
+    for signal in SIGNALS:
+        name = default_table(signal, "main", "otel", "ddl")
+        writer.create_table(name, signal)
+        writer.create_table(name, signal)  # idempotent
+        shown = {row["key"]: row["value"] for row in
+                 spark.sql(f"SHOW TBLPROPERTIES main__otel.{name.table}").collect()}
+        assert shown["otel.schemaVersion"] == "v1"
+        assert writer.table_signal(name) == (signal, "v1")
+        assert writer.read(name).schema == arrow_schema(signal)
+        versions = sorted((writer.table_path(name) / "_delta_log").glob("*.json"))
+        assert [path.name for path in versions] == ["00000000000000000000.json"]
+        created = json.loads(versions[0].read_text().splitlines()[0])["commitInfo"]
+        assert created["operation"] == "CREATE TABLE"
+
+
+def test_three_part_names_map_to_a_one_part_namespace(writer: SparkDeltaWriter, spark) -> None:  # noqa: ANN001
+    name = TableName("Cat_1", "sch", "x_otel_logs")
+    writer.create_table(name, "logs")
+    assert flat_namespace(name) == "Cat_1__sch"
+    assert writer.identifier(name) == "Cat_1__sch.x_otel_logs"
+    detail = spark.sql("DESCRIBE TABLE EXTENDED Cat_1__sch.x_otel_logs").collect()
+    info = {row["col_name"]: row["data_type"] for row in detail}
+    assert info["Type"] == "EXTERNAL"
+    assert Path(info["Location"].removeprefix("file:")) == writer.tables_dir / "Cat_1" / "sch" / "x_otel_logs"
+    with pytest.raises(Exception, match="REQUIRES_SINGLE_PART_NAMESPACE"):
+        spark.sql("SELECT * FROM spark_catalog.Cat_1.sch.x_otel_logs").collect()
+
+
+def test_rows_append_after_the_commit_and_read_back(writer: SparkDeltaWriter) -> None:
+    writer.create_table(METRICS, "metrics")
+    rows = metric_rows(["a", "b", "c"])
+    writer.append(METRICS, rows)
+    assert len(commits(writer.table_path(METRICS))) == 1  # committed when append returned
+    assert sorted(writer.read(METRICS).to_pylist(), key=lambda row: row["name"]) == rows.to_pylist()
+    writer.append(METRICS, metric_rows([]))  # nothing to write, no commit
+    assert len(commits(writer.table_path(METRICS))) == 1
+
+
+def test_delta_schema_enforcement_refuses_casts_and_extra_columns(writer: SparkDeltaWriter) -> None:
+    writer.create_table(LOGS, "logs")
+    schema = arrow_schema("logs")
+    index = schema.get_field_index("flags")
+    widened = pa.Table.from_pylist([{"body": "x", "flags": 5}],
+                                   schema=schema.set(index, pa.field("flags", pa.int64())))
+    with pytest.raises(Exception, match="DELTA_FAILED_TO_MERGE_FIELDS"):  # INT column, LONG data: no cast
+        writer.append(LOGS, widened)
+    extra = log_rows(["y"]).append_column("surprise", pa.array([1], pa.int32()))
+    with pytest.raises(Exception, match="DELTA_METADATA_MISMATCH"):  # no mergeSchema
+        writer.append(LOGS, extra)
+    assert commits(writer.table_path(LOGS)) == []
+    assert writer.read(LOGS).num_rows == 0
+    writer.append(LOGS, log_rows(["ok"]))  # the writer still works after refusals
+    assert [row["body"] for row in writer.read(LOGS).to_pylist()] == ["ok"]
+
+
+def test_concurrent_appends_share_one_commit(writer: SparkDeltaWriter) -> None:
+    writer.create_table(LOGS, "logs")
+    errors: list[BaseException] = []
+
+    def append(body: str) -> None:
+        try:
+            writer.append(LOGS, log_rows([body]))
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=append, args=(f"r{index}",)) for index in range(5)]
+    with writer._table_lock(LOGS):  # a commit in progress: the five appends queue behind it
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while len(writer._queues.get(LOGS, [])) < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert len(commits(writer.table_path(LOGS))) == 1
+    assert sorted(row["body"] for row in writer.read(LOGS).to_pylist()) == [f"r{index}" for index in range(5)]
+
+
+def test_table_signal_tells_missing_foreign_and_other_version_tables(writer: SparkDeltaWriter, spark) -> None:  # noqa: ANN001
+    assert writer.table_signal(TableName("main", "otel", "absent")) is None
+    foreign = TableName("main", "otel", "foreign")
+    spark.sql(f"CREATE TABLE delta.`{writer.table_path(foreign)}` (x INT) USING DELTA")
+    assert writer.table_signal(foreign) == (None, None)
+    v2 = TableName("main", "otel", "v2_otel_logs")
+    spark.sql(ddl_with_name("logs", f"delta.`{writer.table_path(v2)}`").replace("'v1'", "'v2'"))
+    assert writer.table_signal(v2) == ("logs", "v2")
+
+
+def test_unknown_tables_are_refused(writer: SparkDeltaWriter) -> None:
+    with pytest.raises(UnknownTable):
+        writer.append(TableName("main", "otel", "nope"), log_rows(["x"]))
+    with pytest.raises(UnknownTable):
+        writer.read(TableName("main", "otel", "nope"))
+
+
+def test_a_name_left_by_an_earlier_writer_is_repointed_without_losing_its_data(spark, tmp_path: Path) -> None:  # noqa: ANN001
+    first = SparkDeltaWriter(tmp_path / "first", spark=spark)
+    first.create_table(LOGS, "logs")
+    first.append(LOGS, log_rows(["first"]))
+    second = SparkDeltaWriter(tmp_path / "second", spark=spark)
+    second.create_table(LOGS, "logs")
+    second.append(LOGS, log_rows(["second"]))
+    by_name = [row["body"] for row in spark.table(second.identifier(LOGS)).collect()]
+    assert by_name == ["second"]
+    assert [row["body"] for row in first.read(LOGS).to_pylist()] == ["first"]
+
+
+def test_make_writer_builds_the_spark_engine(spark, tmp_path: Path) -> None:  # noqa: ANN001
+    made = make_writer("spark", tmp_path, spark=spark)
+    assert isinstance(made, SparkDeltaWriter)
+    made.close()
+    assert spark.sql("SELECT 1 AS one").collect()[0]["one"] == 1  # a borrowed session stays up
+
+
+def test_the_sink_conformance_suite_passes_on_the_spark_engine(pytester: pytest.Pytester, spark) -> None:  # noqa: ANN001
+    """The shipped OTLP conformance tests, run in this process so they reuse this Spark session."""
+    suite = [str(path) for path in sorted(suite_dir().glob("test_otlp*.py"))]
+    assert suite, "no OTLP conformance tests found"
+    result = pytester.runpytest_inprocess("--conformance", "--delta-engine=spark", "-p", "no:cacheprovider",
+                                          *suite)
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) > 0
+    assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0, result.stdout.str()[-3000:]
