@@ -17,13 +17,13 @@ import pytest
 from deltalake import DeltaTable
 from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings
-from test_otlp_properties import STRATEGIES, canonical
 
 from gateway_conformance.otlp.delta import DeltaRsWriter
 from gateway_conformance.otlp.rows import map_request
 from gateway_conformance.otlp.schema import arrow_schema
 from gateway_conformance.otlp.spark import SparkDeltaWriter
 from gateway_conformance.otlp.tables import SIGNALS, Signal, TableName
+from test_otlp_properties import STRATEGIES, canonical
 
 pytestmark = pytest.mark.spark
 
@@ -32,7 +32,7 @@ CROSS = settings(max_examples=2, deadline=None, suppress_health_check=[HealthChe
 
 
 @pytest.fixture
-def engines(spark, tmp_path: Path) -> Iterator[tuple[SparkDeltaWriter, DeltaRsWriter]]:  # noqa: ANN001
+def engines(spark, tmp_path: Path) -> Iterator[tuple[SparkDeltaWriter, DeltaRsWriter]]:
     spark_writer, rs_writer = SparkDeltaWriter(tmp_path, spark=spark), DeltaRsWriter(tmp_path)
     yield spark_writer, rs_writer
     rs_writer.close()

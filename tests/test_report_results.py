@@ -18,7 +18,12 @@ from pathlib import Path
 import pytest
 
 from gateway_conformance.report import report_cmd
-from gateway_conformance.report.collector import collector_of, configure
+from gateway_conformance.report.collector import (
+    collector_of,
+    configure,
+    record_implementation,
+    register_secret,
+)
 from gateway_conformance.report.matrix import check_matrix, diff_reports, format_diff, version_matrix
 from gateway_conformance.report.results import (
     SCHEMA_VERSION,
@@ -86,6 +91,14 @@ class Spec:
 @pytest.mark.parametrize("agent", [Spec("Gemini_CLI")], ids=lambda spec: spec.name)
 def test_agent_object(agent):
     pass
+
+@pytest.fixture(params=["anthropic", "gemini"])
+def surface(request):
+    return request.param
+
+@pytest.mark.parametrize("agent", ["openai-sdk"])
+def test_per_surface(surface, agent):
+    pass
 '''.replace("{secret}", SECRET)
 
 
@@ -137,7 +150,7 @@ def test_every_outcome_is_filed_with_its_reason(run_report: Report) -> None:
     assert failed.outcome == "fail"
     assert "codex json broke" in (failed.reason or "")
     assert "test_suite.py:" in (failed.evidence.summary or "")
-    assert report.summary == {"pass": 8, "fail": 2, "error": 3, "skip": 1, "xfail": 1, "xpass": 0}
+    assert report.summary == {"pass": 10, "fail": 2, "error": 3, "skip": 1, "xfail": 1, "xpass": 0}
     assert all(r.duration_s >= 0 for r in report.results)
 
 
@@ -180,6 +193,12 @@ def test_identify_uses_the_agent_objects_name(run_report: Report) -> None:
     assert (result.agent, result.variant, result.identity) == ("gemini-cli", None, "parameter")
 
 
+def test_surface_parameter_files_under_the_agent_speaking_it(run_report: Report) -> None:
+    # A string `agent` parameter that names no agent is an ordinary parameter.
+    found = {(r.agent, r.variant, r.identity) for r in run_report.results if "test_per_surface" in r.nodeid}
+    assert found == {("claude-code", "openai-sdk", "surface"), ("gemini-cli", "openai-sdk", "surface")}
+
+
 def test_plain_run_collects_nothing(pytester: pytest.Pytester) -> None:
     plain = pytester.parseconfig()
     assert configure(plain) is None
@@ -188,6 +207,21 @@ def test_plain_run_collects_nothing(pytester: pytest.Pytester) -> None:
     collector = configure(asked)
     assert collector is not None and collector_of(asked) is collector
     assert any(line.startswith("conformance_check(") for line in asked.getini("markers"))
+
+
+def test_external_target_is_described_without_credentials(pytester: pytest.Pytester) -> None:
+    config = pytester.parseconfig("--conformance-report", "r.json", "--gateway-url",
+                                  "https://user:pw@gw.example:8443/base?token=x", "--workspace-url",
+                                  "https://ws.example/")
+    collector = configure(config)
+    assert collector is not None
+    record_implementation(config, name="acme-gateway", version="1.4.2", build="abc")
+    impl = collector.implementation()
+    assert (impl.target, impl.gateway_url, impl.workspace_url) == (
+        "external", "https://gw.example:8443/base", "https://ws.example/")
+    assert (impl.name, impl.version, impl.extra) == ("acme-gateway", "1.4.2", {"build": "abc"})
+    register_secret(config, "fixture-made-token-42")
+    assert collector.redact("got fixture-made-token-42") == "got [redacted]"
 
 
 # ----- the document on its own -----------------------------------------------------------------

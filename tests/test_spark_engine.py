@@ -28,7 +28,7 @@ METRICS = TableName("main", "otel", "t_otel_metrics")
 
 
 @pytest.fixture
-def writer(spark, tmp_path: Path):  # noqa: ANN001
+def writer(spark, tmp_path: Path):
     writer = SparkDeltaWriter(tmp_path, spark=spark)
     yield writer
     writer.close()
@@ -70,7 +70,7 @@ def test_the_ddl_substitution_touches_only_the_table_name() -> None:
         assert ddl_with_name(signal, str(name)) == ddl(signal, "cat", "sch", "pre")
 
 
-def test_documented_ddl_runs_in_spark_with_the_schema_version_property(writer: SparkDeltaWriter, spark) -> None:  # noqa: ANN001
+def test_documented_ddl_runs_in_spark_with_schema_version_v1(writer: SparkDeltaWriter, spark) -> None:
     for signal in SIGNALS:
         name = default_table(signal, "main", "otel", "ddl")
         writer.create_table(name, signal)
@@ -86,7 +86,7 @@ def test_documented_ddl_runs_in_spark_with_the_schema_version_property(writer: S
         assert created["operation"] == "CREATE TABLE"
 
 
-def test_three_part_names_map_to_a_one_part_namespace(writer: SparkDeltaWriter, spark) -> None:  # noqa: ANN001
+def test_three_part_names_map_to_a_one_part_namespace(writer: SparkDeltaWriter, spark) -> None:
     name = TableName("Cat_1", "sch", "x_otel_logs")
     writer.create_table(name, "logs")
     assert flat_namespace(name) == "Cat_1__sch"
@@ -150,7 +150,7 @@ def test_concurrent_appends_share_one_commit(writer: SparkDeltaWriter) -> None:
     assert sorted(row["body"] for row in writer.read(LOGS).to_pylist()) == [f"r{index}" for index in range(5)]
 
 
-def test_table_signal_tells_missing_foreign_and_other_version_tables(writer: SparkDeltaWriter, spark) -> None:  # noqa: ANN001
+def test_table_signal_tells_missing_foreign_and_other_version_tables(writer: SparkDeltaWriter, spark) -> None:
     assert writer.table_signal(TableName("main", "otel", "absent")) is None
     foreign = TableName("main", "otel", "foreign")
     spark.sql(f"CREATE TABLE delta.`{writer.table_path(foreign)}` (x INT) USING DELTA")
@@ -167,7 +167,7 @@ def test_unknown_tables_are_refused(writer: SparkDeltaWriter) -> None:
         writer.read(TableName("main", "otel", "nope"))
 
 
-def test_a_name_left_by_an_earlier_writer_is_repointed_without_losing_its_data(spark, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_name_left_by_an_earlier_writer_is_repointed_without_losing_its_data(spark, tmp_path: Path) -> None:
     first = SparkDeltaWriter(tmp_path / "first", spark=spark)
     first.create_table(LOGS, "logs")
     first.append(LOGS, log_rows(["first"]))
@@ -179,14 +179,14 @@ def test_a_name_left_by_an_earlier_writer_is_repointed_without_losing_its_data(s
     assert [row["body"] for row in first.read(LOGS).to_pylist()] == ["first"]
 
 
-def test_make_writer_builds_the_spark_engine(spark, tmp_path: Path) -> None:  # noqa: ANN001
+def test_make_writer_builds_the_spark_engine(spark, tmp_path: Path) -> None:
     made = make_writer("spark", tmp_path, spark=spark)
     assert isinstance(made, SparkDeltaWriter)
     made.close()
     assert spark.sql("SELECT 1 AS one").collect()[0]["one"] == 1  # a borrowed session stays up
 
 
-def test_the_sink_conformance_suite_passes_on_the_spark_engine(pytester: pytest.Pytester, spark) -> None:  # noqa: ANN001
+def test_the_sink_conformance_suite_passes_on_the_spark_engine(pytester: pytest.Pytester, spark) -> None:
     """The shipped OTLP conformance tests, run in this process so they reuse this Spark session."""
     suite = [str(path) for path in sorted(suite_dir().glob("test_otlp*.py"))]
     assert suite, "no OTLP conformance tests found"

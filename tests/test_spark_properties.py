@@ -15,10 +15,10 @@ import pyarrow as pa
 import pytest
 from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings
-from test_otlp_properties import STRATEGIES, WriteAndRead, canonical, check_round_trip
 
 from gateway_conformance.otlp.spark import SparkDeltaWriter
 from gateway_conformance.otlp.tables import Signal, TableName
+from test_otlp_properties import STRATEGIES, WriteAndRead, canonical, check_round_trip
 
 pytestmark = pytest.mark.spark
 
@@ -52,7 +52,7 @@ def spark_write_and_read(writer: SparkDeltaWriter, signal: Signal) -> WriteAndRe
 
 
 @pytest.mark.parametrize("signal", ["metrics", "logs", "spans"])
-def test_rows_read_back_from_spark_equal_rows_written(signal: Signal, spark, tmp_path: Path) -> None:  # noqa: ANN001
+def test_rows_read_back_from_spark_equal_rows_written(signal: Signal, spark, tmp_path: Path) -> None:
     writer = SparkDeltaWriter(tmp_path, spark=spark)
     write_and_read = spark_write_and_read(writer, signal)
 

@@ -46,7 +46,7 @@ class TargetProfile:
     gateway_url: str
     workspace_url: str | None = None
     token_env: str = DEFAULT_TOKEN_ENV
-    models: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_MODELS))
+    models: Mapping[str, str] = field(default_factory=dict)  # overrides of DEFAULT_MODELS
     catalog: str = "main"
     schema: str = "default"
     table_prefix: str = "coding_agents"

@@ -10,8 +10,9 @@ recovery matches on it.
 from __future__ import annotations
 
 import json
+import re
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from gateway_conformance.gateway.turns import (
@@ -181,6 +182,27 @@ def count_tokens_body(tokens: int, request: ChatRequest) -> dict[str, Any]:
     return {"input_tokens": tokens}
 
 
+# API versions and beta names are dated (``2023-06-01``; ``claude-code-20250219``,
+# ``effort-2025-11-24``). The mock cannot know which ones the upstream offers today (SDKs
+# send newer versions than the docs list), so it refuses only values that cannot be one,
+# with the API's wording: Claude Code's recovery (retry without the beta) matches on it,
+# which is why a gateway must forward these headers, and the error, unchanged.
+_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}")
+_BETA_NAME = re.compile(r"[a-z0-9][a-z0-9.-]*-(?:\d{8}|\d{4}-\d{2}-\d{2})")
+
+
+def check_headers(headers: Mapping[str, str]) -> None:
+    version = headers.get("anthropic-version")
+    if version is not None and not _VERSION.fullmatch(version.strip()):
+        raise _invalid(f"anthropic-version: `{version}` is not a valid version (a date, e.g. 2023-06-01)")
+    betas = [b.strip() for b in headers.get("anthropic-beta", "").split(",") if b.strip()]
+    unexpected = [b for b in betas if not _BETA_NAME.fullmatch(b)]
+    if unexpected:
+        values = ", ".join(f"`{b}`" for b in unexpected)
+        raise _invalid(f"Unexpected value(s) {values} for the `anthropic-beta` header. Please consult "
+                       f"our documentation at docs.anthropic.com or try again without the header.")
+
+
 SURFACE = Surface(
     name=NAME,
     prefix=PREFIX,
@@ -196,4 +218,5 @@ SURFACE = Surface(
     error_body=error_body,
     models_body=models_body,
     count_tokens_body=count_tokens_body,
+    check_headers=check_headers,
 )

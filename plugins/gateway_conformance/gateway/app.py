@@ -220,6 +220,8 @@ class _EndpointApp:
             await self._fault(scope, record, out)
             await out.json(200, surface.models_body(gw.policy.models))
             return
+        if surface.check_headers is not None:
+            surface.check_headers(headers)
         body = await _read_json(receive, gw.config.max_body_bytes)
         request = surface.parse_request(body, dict(scope.get("path_params", {})))
         if isinstance(endpoint.stream, bool) and request.stream is not endpoint.stream:
@@ -239,7 +241,7 @@ class _EndpointApp:
         gw.policy.charge(identity, reply.output_tokens)
         record.input_tokens, record.output_tokens = reply.input_tokens, reply.output_tokens
         if request.stream:
-            await out.stream(surface.render_stream(reply, request), fault)
+            await out.stream(surface.render_stream(reply, request), fault, reply.pace)
         else:
             await out.json(200, surface.render_json(reply, request))
 
@@ -343,9 +345,9 @@ class _Responder:
             extra["retry-after"] = str(max(1, round(err.retry_after)))
         await self.json(err.status, surface.error_body(err), extra)
 
-    async def stream(self, events: Iterable[bytes], fault: Fault | None) -> None:
+    async def stream(self, events: Iterable[bytes], fault: Fault | None, pace: float = 0.0) -> None:
         """One ``send`` per event, so each leaves as soon as it is produced."""
-        delay = fault.delay_between_events if fault else 0.0
+        delay = fault.delay_between_events if fault and fault.delay_between_events else pace
         cut = fault.cut_after_events if fault else None
         malformed = fault.malformed_after_events if fault else None
         record, send = self._record, self._send

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
@@ -73,18 +74,32 @@ def new_call_id() -> str:
     return f"call_{uuid.uuid4().hex[:24]}"
 
 
+# "Count from 1 to N" asks for a long answer, the way a conformance check asks a real model
+# for one; the mock then streams it at COUNT_PACE seconds per word, like a generating model,
+# so "the first event arrives well before the last" is observable through any gateway.
+_COUNT = re.compile(r"\s*count from 1 to (\d{1,5})\b", re.IGNORECASE)
+MAX_COUNT = 5000
+COUNT_PACE = 0.01
+
+
 class EchoResponder:
-    """Answers with the prompt (or the tool results sent back), truncated at ``max_tokens``."""
+    """Answers with the prompt (or the tool results sent back), truncated at ``max_tokens``;
+    a prompt starting "Count from 1 to N" gets the numbers, paced (see :data:`COUNT_PACE`)."""
 
     def respond(self, request: ChatRequest) -> Reply:
+        pace = 0.0
+        count = _COUNT.match(request.prompt) if not request.tool_results else None
         if request.tool_results:
             text = "Tool results received: " + " | ".join(request.tool_results)
+        elif count is not None:
+            text = " ".join(str(n) for n in range(1, min(int(count.group(1)), MAX_COUNT) + 1))
+            pace = COUNT_PACE
         else:
             text = f"Echo: {request.prompt}"
         stop = "end_turn"
         if request.max_tokens is not None and tokens_for_text(len(text)) > request.max_tokens:
             text, stop = text[: max(0, request.max_tokens) * CHARS_PER_TOKEN], "max_tokens"
-        return with_usage(Reply(text=text, stop_reason=stop), request)
+        return with_usage(Reply(text=text, stop_reason=stop, pace=pace), request)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ serves four protocols and each protocol module stays a pure translation.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -62,6 +62,9 @@ class Reply:
     stop_reason: StopReason = "end_turn"
     input_tokens: int = 0
     output_tokens: int = 0
+    # Seconds between streamed events, as a model generating in real time spaces them; 0
+    # sends as fast as the socket takes them (an injected fault's delay overrides it).
+    pace: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,8 @@ class Surface:
     - ``error_body(error)`` -> the protocol's error envelope for ``error.status``.
     - ``models_body(models)`` -> the model listing.
     - ``count_tokens_body(n, request)`` -> the token-count response (surfaces that have one).
+    - ``check_headers(headers)`` -> raises GatewayError for protocol headers its upstream
+      would refuse (lower-case names), before the model is called.
     """
 
     name: str
@@ -124,6 +129,7 @@ class Surface:
     models_body: Callable[[Sequence[str]], dict[str, Any]]
     count_tokens_body: Callable[[int, ChatRequest], dict[str, Any]] | None = None
     extra_headers: Callable[[GatewayError], dict[str, str]] = field(default=lambda err: {})
+    check_headers: Callable[[Mapping[str, str]], None] | None = None
 
 
 _PIECE = re.compile(r"\s*\S+\s*")

@@ -199,8 +199,8 @@ class _Maps:
         self.values: list[str | None] = []
 
     def add(self, raws: Any) -> None:
+        raws = tuple(raws[:])  # slicing copies a repeated field at C speed; iterating it does not
         if raws:
-            raws = tuple(raws)
             keys, values = self.cache.lists.get(raws) or self.cache.convert(raws)
             self.keys.extend(keys)
             self.values.extend(values)
@@ -222,7 +222,7 @@ class _Lists:
         self.flat: list[Any] = []
 
     def add(self, values: Any) -> None:
-        self.flat.extend(values)
+        self.flat.extend(values[:])
         self.offsets.append(len(self.flat))
 
     def array(self, list_type: pa.ListType) -> pa.Array:
@@ -554,7 +554,7 @@ class _Context:
         self.schema_url.append(schema_url)
         return problem
 
-    def columns(self, rows: list[int], struct_column: str, url_column: str) -> dict[str, pa.Array]:
+    def columns(self, rows: pa.Array, struct_column: str, url_column: str) -> dict[str, pa.Array]:
         children: dict[str, Any] = {
             "attributes": self.attributes.array(self.type.field("attributes").type),
             "dropped_attributes_count": self.dropped}
@@ -564,9 +564,13 @@ class _Context:
                 url_column: _spread(pa.array(self.schema_url, pa.string()), rows)}
 
 
-def _spread(values: pa.Array, indices: list[int]) -> pa.Array:
+def _spread(values: pa.Array, indices: pa.Array) -> pa.Array:
     """One value per row from one value per resource/scope/metric (fresh arrays, no slices)."""
-    return values.take(pa.array(indices, pa.int32()))
+    return values.take(indices)
+
+
+def _indices(rows: list[int]) -> pa.Array:
+    return pa.array(rows, pa.int32())
 
 
 class _Rejections:
@@ -620,8 +624,8 @@ class _Scopes:
         self.scope_rows.extend([len(self.scopes.schema_url) - 1] * count)
 
     def columns(self, url_column: str) -> dict[str, pa.Array]:
-        return {**self.resources.columns(self.resource_rows, "resource", "resource_schema_url"),
-                **self.scopes.columns(self.scope_rows, "instrumentation_scope", url_column)}
+        return {**self.resources.columns(_indices(self.resource_rows), "resource", "resource_schema_url"),
+                **self.scopes.columns(_indices(self.scope_rows), "instrumentation_scope", url_column)}
 
 
 def _map_metrics(request: Any) -> MappedRows:
@@ -661,9 +665,10 @@ def _map_metrics(request: Any) -> MappedRows:
                 walker.rows(accepted)
 
     rows = len(metric_rows)
+    metric_indices = _indices(metric_rows)
     columns: dict[str, list[Any] | pa.Array] = {
-        name: _spread(pa.array(values, pa.string()), metric_rows) for name, values in per_metric.items()}
-    columns["metadata"] = _spread(metadata.array(schema.field("metadata").type), metric_rows)
+        name: _spread(pa.array(values, pa.string()), metric_indices) for name, values in per_metric.items()}
+    columns["metadata"] = _spread(metadata.array(schema.field("metadata").type), metric_indices)
     for kind, builder in kinds.items():
         columns[kind] = _kind_column(kind, builder, segments, rows)
     columns.update(walker.columns("metric_schema_url"))

@@ -47,7 +47,13 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from gateway_conformance.otlp.delta import UnknownTable
-from gateway_conformance.otlp.schema import PLACEHOLDER, arrow_schema, ddl_template, infer_signal, table_suffix
+from gateway_conformance.otlp.schema import (
+    PLACEHOLDER,
+    arrow_schema,
+    ddl_template,
+    infer_signal,
+    table_suffix,
+)
 from gateway_conformance.otlp.tables import SCHEMA_VERSION_PROPERTY, Signal, TableName
 
 if TYPE_CHECKING:
@@ -87,7 +93,11 @@ def spark_session(*, remote: str | None = None, warehouse_dir: Path | str | None
     Like ``getOrCreate`` it returns the running session if there is one: static settings
     (the warehouse directory) come from the first call.
     """
-    from pyspark.sql import SparkSession
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as error:
+        raise ImportError("the spark engine needs pyspark and delta-spark: "
+                          "pip install 'gateway-conformance[spark]' (and Java 17)") from error
 
     with _lock:
         if remote is not None:
@@ -305,7 +315,8 @@ class SparkDeltaWriter:
                     raise RuntimeError(f"{self.identifier(name)} is a managed table at {location}; "
                                        f"this writer keeps {name} at {path}")
                 self.spark.sql(f"DROP TABLE {identifier}")  # external: the data stays
-        self.spark.sql(f"CREATE TABLE IF NOT EXISTS {identifier} USING DELTA LOCATION {_sql_string(str(path))}")
+        location = _sql_string(str(path))
+        self.spark.sql(f"CREATE TABLE IF NOT EXISTS {identifier} USING DELTA LOCATION {location}")
         self._registered.add(name)
 
     def _table_lock(self, name: TableName) -> threading.Lock:

@@ -7,11 +7,14 @@ or ``--conformance-html`` asks for output, so a plain run pays nothing.
 Which agent and check a test belongs to (first rule that applies; docs/report.md):
 
 1. ``@pytest.mark.conformance_check(agent=..., check=..., config=...)``: any argument given;
-2. agent: a parametrize argument named ``agent`` (a string, or an object with ``.name``);
-3. agent: a known agent's name as a segment of the parametrize id (``[claude-code-stream]``);
-4. agent: a known agent's name leading the module name (``test_codex_responses.py``) or
+2. agent: a parametrize argument named ``agent`` holding a known agent's name or an object
+   with ``.name`` (an agent spec); other strings are ordinary parameters;
+3. agent: a parametrize argument (or parametrized fixture) named ``surface``: the agent that
+   speaks that surface (anthropic: claude-code, openai: codex, gemini: gemini-cli, cursor);
+4. agent: a known agent's name as a segment of the parametrize id (``[claude-code-stream]``);
+5. agent: a known agent's name leading the module name (``test_codex_responses.py``) or
    naming its folder (``conformance/gemini_cli/test_x.py``);
-5. otherwise agent ``gateway``.
+6. otherwise agent ``gateway``.
 
 The check defaults to ``<module>/<function>`` without the ``test_`` prefixes and the agent
 part, in kebab case; the variant is the parametrize id without the agent's segment.
@@ -38,6 +41,7 @@ from gateway_conformance.report.results import (
     KNOWN_AGENTS,
     MAX_CAPTURED,
     MAX_LONGREPR,
+    SURFACE_AGENTS,
     CheckResult,
     Evidence,
     Implementation,
@@ -54,7 +58,6 @@ MARKER_HELP = (f"{MARKER}(agent=None, check=None, config=None): file this test i
                f"report under an agent and a check (config: documented or generated)")
 PLUGIN_NAME = "gateway-conformance-results"
 _IMPLEMENTATION_PREFIX = "implementation."
-_RESERVED = frozenset({"agent_version", "config"})
 _MAX_REASON = 300
 
 
@@ -145,18 +148,26 @@ def _without_segment(callspec_id: str, agent_id: str) -> str | None:
     return callspec_id
 
 
+def _param_agent(callspec: Any, name: str, agent: str, how: str) -> tuple[str, str | None, str]:
+    """(agent, variant, how), the variant being the id without this parameter's segment."""
+    value = callspec.params[name]
+    # The id may spell the value as str(value), as its .name, or as the agent's slug.
+    spellings = (str(value), str(getattr(value, "name", "")), agent)
+    variant = next((v for v in (_without_segment(callspec.id, s) for s in spellings if s)
+                    if v != callspec.id), callspec.id)
+    return agent, variant, how
+
+
 def _agent_from_params(callspec: Any) -> tuple[str, str | None, str] | None:
-    """(agent, variant, how) from a parametrize argument ``agent`` or a known agent in the id."""
+    """(agent, variant, how) from an ``agent`` or ``surface`` parameter, or a known agent in the id."""
     if callspec is None:
         return None
-    if "agent" in callspec.params:
-        value = callspec.params["agent"]
-        agent = _agent_name(value)
-        # The id may spell the agent as str(value), as its .name, or as the agent's slug.
-        spellings = (str(value), str(getattr(value, "name", "")), agent)
-        variant = next((v for v in (_without_segment(callspec.id, s) for s in spellings if s)
-                        if v != callspec.id), callspec.id)
-        return agent, variant, "parameter"
+    value = callspec.params.get("agent")
+    if isinstance(getattr(value, "name", None), str) or _kebab(str(value)) in KNOWN_AGENTS:
+        return _param_agent(callspec, "agent", _agent_name(value), "parameter")
+    surface = callspec.params.get("surface")
+    if isinstance(surface, str) and surface in SURFACE_AGENTS:
+        return _param_agent(callspec, "surface", SURFACE_AGENTS[surface], "surface")
     found = _agent_in_id(callspec.id)
     return (found[0], found[1], "id") if found else None
 
@@ -164,7 +175,8 @@ def _agent_from_params(callspec: Any) -> tuple[str, str | None, str] | None:
 def identify(item: pytest.Item) -> Identity:
     """Agent, check, variant and config of a test, by the rules in the module docstring.
 
-    ``Identity.source`` says how the agent was found: marker, parameter, id, module, default.
+    ``Identity.source`` says how the agent was found: marker, parameter, surface, id, module,
+    default.
     """
     marker = item.get_closest_marker(MARKER)
     kwargs = dict(marker.kwargs) if marker else {}

@@ -33,6 +33,10 @@ PASSING: frozenset[Outcome] = frozenset({"pass", "xpass"})
 DEFAULT_AGENT = "gateway"
 # The agents the source page documents, in its order; used to recognise them in test names.
 KNOWN_AGENTS: tuple[str, ...] = ("claude-code", "codex", "gemini-cli", "cursor")
+# Which agent speaks each gateway surface (the source page's table): a surface's checks are
+# that agent's checks.
+SURFACE_AGENTS: dict[str, str] = {"anthropic": "claude-code", "openai": "codex", "gemini": "gemini-cli",
+                                  "cursor": "cursor"}
 CONFIG_KINDS = ("documented", "generated")
 
 MAX_LONGREPR = 20_000
@@ -91,7 +95,7 @@ class CheckResult:
     duration_s: float = 0.0
     agent_version: str | None = None
     config: str | None = None       # "documented" | "generated" agent configuration
-    identity: str = "default"       # how agent/check were found: marker | parameter | id | module | default
+    identity: str = "default"  # how the agent was found: marker, parameter, surface, id, module, default
     evidence: Evidence = field(default_factory=Evidence)
 
     @property

@@ -209,9 +209,16 @@ class CassetteLibrary:
     def match(self, method: str, path: str, query: Iterable[tuple[str, str]], body: Any) -> Match | Miss:
         """First not-yet-served matching interaction; once all are served, the last one again."""
         query = list(query)
+        keys: dict[tuple[str, ...], tuple[Any, ...]] = {}  # one normalisation per ignore list
+
+        def key(ignore: list[str]) -> tuple[Any, ...]:
+            if tuple(ignore) not in keys:
+                keys[tuple(ignore)] = self._key(method, path, query, body, ignore)
+            return keys[tuple(ignore)]
+
         with self._lock:
-            hits = [e for e in self._entries
-                    if e.key == self._key(method, path, query, body, e.cassette.meta.ignore)]
+            hits = [e for e in self._entries if e.key[:2] == (method.upper(), path)
+                    and e.key == key(e.cassette.meta.ignore)]
             if hits:
                 entry = next((e for e in hits if e.served == 0), hits[-1])
                 entry.served += 1
