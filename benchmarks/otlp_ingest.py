@@ -121,6 +121,75 @@ def bench_mapping(payload: bytes, points: int, repeat: int = 5) -> float:
     return _best_rate(lambda: map_protobuf("metrics", payload), points, repeat)
 
 
+def _drive_exporters(url: str, headers: dict[str, str], payload: bytes, exporters: int,
+                     requests: int) -> tuple[int, int, float]:
+    """In a child process: ``exporters`` threads each POST ``payload`` ``requests`` times.
+
+    Returns (acknowledged requests, refused requests, seconds from first send to last answer).
+    A 503/429 is retried after its ``Retry-After``, as an OTLP exporter would.
+    """
+    import threading
+
+    import httpx
+
+    counts = {"ok": 0, "refused": 0}
+    lock = threading.Lock()
+    start = threading.Barrier(exporters + 1)
+
+    def exporter() -> None:
+        with httpx.Client(timeout=60) as client:
+            start.wait()
+            for _ in range(requests):
+                while True:
+                    response = client.post(url, content=payload, headers=headers)
+                    if response.status_code not in (429, 503):
+                        break
+                    time.sleep(float(response.headers.get("Retry-After", "1")))
+                with lock:
+                    counts["ok" if response.status_code == 200 else "refused"] += 1
+
+    threads = [threading.Thread(target=exporter) for _ in range(exporters)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return counts["ok"], counts["refused"], time.perf_counter() - began
+
+
+def bench_sink(payload: bytes, points: int, *, exporters: int = SINK_EXPORTERS, requests: int = 10,
+               engine: str = "deltalake") -> float:
+    """Points/s through the whole sink: HTTP, parse, mapping, group commit, 200 after commit.
+
+    The exporters run in a separate process (as real agents do), so their HTTP work does not
+    share the sink's interpreter lock; the sink is the one that ``serve`` starts. Every
+    acknowledged point must be in the Delta table afterwards, or the figure is refused.
+    """
+    import multiprocessing
+    import secrets
+    import tempfile
+
+    from deltalake import DeltaTable
+
+    from gateway_conformance.otlp.sink import start_sink
+
+    token = f"gc-bench-{secrets.token_urlsafe(12)}"
+    with tempfile.TemporaryDirectory(prefix="otlp-bench-") as tables_dir, \
+            start_sink(tables_dir, "bench", [token], engine=engine) as sink:
+        table = sink.table_names["metrics"]
+        headers = {"content-type": "application/x-protobuf", "Authorization": f"Bearer {token}",
+                   "X-Databricks-UC-Table-Name": str(table)}
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            ok, refused, seconds = pool.apply(_drive_exporters, (sink.endpoint("metrics"), headers, payload,
+                                                                 exporters, requests))
+        stored = DeltaTable(str(sink.tables_dir / table.catalog / table.schema / table.table)).count()
+    if refused or stored != ok * points:
+        raise AssertionError(f"sink stored {stored} rows for {ok} acknowledged requests of {points} points "
+                             f"({refused} refused)")
+    return ok * points / seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=10_000, help="data points per request")

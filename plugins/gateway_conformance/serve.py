@@ -17,13 +17,16 @@ import argparse
 import json
 import os
 import signal
+import tempfile
 import threading
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gateway_conformance.gateway.app import DEFAULT_MODELS, GatewayConfig, create_gateway, new_token
+from gateway_conformance.gateway.breakage import BREAKAGES, break_gateway, parse_breakages
 from gateway_conformance.gateway.policy import Limits, RealClock
 from gateway_conformance.server import ServerHandle
 
@@ -62,6 +65,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the models the gateway serves")
     parser.add_argument("--qpm", type=int, default=None, help="requests per minute per token")
     parser.add_argument("--tpm", type=int, default=None, help="tokens per minute per token")
+    parser.add_argument("--break", dest="breakages", action="append", default=[], metavar="NAME[,NAME]",
+                        help="serve a deliberately broken gateway, to watch the suite catch it: "
+                             + "; ".join(f"{name}: {what}" for name, what in BREAKAGES.items()))
+    parser.add_argument("--no-sink", action="store_true", help="do not start the OTLP sink")
+    parser.add_argument("--tables-dir", type=Path, default=None, metavar="DIR",
+                        help="where the sink keeps its Delta tables (default: a temporary folder, removed on exit)")
+    parser.add_argument("--table-prefix", default="coding_agents", metavar="PREFIX",
+                        help="the sink's tables: main.otel.<PREFIX>_otel_{metrics,logs,spans}")
 
 
 def _pairs(values: Sequence[str], flag: str) -> list[tuple[str, str]]:
@@ -102,28 +113,50 @@ def resolve_tokens(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, 
     return {token: name for name, token in by_identity.items()}, printable
 
 
-def start_gateway(args: argparse.Namespace) -> Component:
-    tokens, printable = resolve_tokens(args)
+def start_gateway(args: argparse.Namespace, tokens: dict[str, str], printable: dict[str, str | None],
+                  ) -> Component:
     permissions = {name: [m for m in models.split(",") if m]
                    for name, models in _pairs(args.allow_model, "--allow-model")}
     config = GatewayConfig(tokens=tokens, models=[m for m in args.models.split(",") if m],
                            permissions=permissions, limits=Limits(qpm=args.qpm, tpm=args.tpm),
                            clock=RealClock())
     gateway = create_gateway(config)
-    handle = ServerHandle(gateway, host=args.host, port=args.port, name="gateway").start()
+    try:
+        breakages = parse_breakages(args.breakages)
+    except ValueError as exc:
+        raise SystemExit(f"--break: {exc}") from None
+    handle = ServerHandle(break_gateway(gateway, breakages), host=args.host, port=args.port,
+                          name="gateway").start()
     info = {"gateway_url": handle.url,
             "urls": {name: handle.url + prefix for name, prefix in gateway.prefixes().items()},
             "admin_url": handle.url + "/_admin",
-            "tokens": printable}
+            "tokens": printable,
+            "broken": sorted(breakages)}
     return Component("gateway", handle, info)
+
+
+def start_otlp_sink(args: argparse.Namespace, tokens: Sequence[str], stack: ExitStack) -> Component:
+    """The OTLP sink, accepting the gateway's tokens (one PAT serves both, as on Databricks)."""
+    from gateway_conformance.otlp.sink import start_sink  # deltalake loads only when the sink runs
+
+    tables_dir = args.tables_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gwc-tables-")))
+    sink = start_sink(tables_dir, args.table_prefix, tokens)
+    stack.callback(sink.writer.close)
+    info = {"workspace_url": sink.workspace_url, "tables_dir": str(tables_dir),
+            "tables": {signal: str(name) for signal, name in sink.table_names.items()}}
+    return Component("otlp-sink", sink.server, info)
 
 
 def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     components: list[Component] = []
+    stack = ExitStack()
     try:
-        components.append(start_gateway(args))
+        tokens, printable = resolve_tokens(args)
+        components.append(start_gateway(args, tokens, printable))
+        if not args.no_sink:
+            components.append(start_otlp_sink(args, list(tokens), stack))
         line = startup_line(components)
         if args.json:
             print(json.dumps(line), flush=True)
@@ -133,10 +166,15 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  {name:10} {url}", flush=True)
             for name, token in line["tokens"].items():
                 print(f"  token of {name}: {token or '(supplied)'}", flush=True)
+            if "workspace_url" in line:
+                print(f"OTLP sink on {line['workspace_url']} (tables in {line['tables_dir']})", flush=True)
+            if line["broken"]:
+                print(f"BROKEN on purpose: {', '.join(line['broken'])}", flush=True)
         stop.wait()
     finally:
         for component in reversed(components):
             component.handle.stop()
+        stack.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0

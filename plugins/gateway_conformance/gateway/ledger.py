@@ -21,18 +21,21 @@ from typing import Any
 REQUEST_TAGS_HEADER = "x-databricks-request-tags"
 
 # Headers recorded verbatim (lower-case names). Session ids: Claude Code sends
-# X-Claude-Code-Session-Id; Codex sends session_id / conversation_id and an originator.
+# X-Claude-Code-Session-Id; Codex (0.133+) sends session-id / thread-id and an originator
+# (older builds used session_id / conversation_id).
 RECORDED_HEADERS = (
     "anthropic-beta",
     "anthropic-version",
     "x-databricks-use-coding-agent-mode",
     "x-claude-code-session-id",
+    "session-id",
+    "thread-id",
     "session_id",
     "conversation_id",
     "originator",
     "x-goog-api-client",
 )
-SESSION_HEADERS = ("x-claude-code-session-id", "session_id", "conversation_id")
+SESSION_HEADERS = ("x-claude-code-session-id", "session-id", "session_id", "conversation_id")
 
 # user-agent prefix (lower-case) -> agent name; first match wins, so CLIs come before SDKs.
 _AGENTS = (

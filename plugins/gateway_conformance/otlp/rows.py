@@ -424,46 +424,62 @@ class _Histogram(_PointKind):
         self.buckets: dict[str, _Lists] = {"positive": _Lists(), "negative": _Lists()}
         self.exponential = "scale" in struct_type.names
 
-    def _problem(self, point: Any) -> str | None:
-        if (point.start_time_unix_nano > LONG_MAX or point.time_unix_nano > LONG_MAX
-                or point.flags > INT_MAX):
-            return self._common_problem(point)
+    def _problem(self, point: Any) -> str:
+        """Slow path, reached only when a range check failed: say which field."""
         if point.count > LONG_MAX:
             return _too_big("count", point.count, "LONG", LONG_MAX)
         if self.exponential:
             if point.zero_count > LONG_MAX:
                 return _too_big("zero_count", point.zero_count, "LONG", LONG_MAX)
-            return (_counts_problem("positive.bucket_counts", point.positive.bucket_counts)
-                    or _counts_problem("negative.bucket_counts", point.negative.bucket_counts))
-        return _counts_problem("bucket_counts", point.bucket_counts)
+            problem = (_counts_problem("positive.bucket_counts", point.positive.bucket_counts)
+                       or _counts_problem("negative.bucket_counts", point.negative.bucket_counts))
+        else:
+            problem = _counts_problem("bucket_counts", point.bucket_counts)
+        problem = problem or self._common_problem(point) or _Exemplars.problem(point.exemplars)
+        assert problem, "a range check failed without a reason"
+        return problem
 
     def add_points(self, data: Any, reject: Reject) -> None:
         before = self.size
+        exponential = self.exponential
         for index, point in enumerate(data.data_points):
-            problem = self._problem(point) or (
-                _Exemplars.problem(point.exemplars) if point.exemplars else None)
-            if problem:
-                reject(index, problem)
+            start, time, flags, count = (point.start_time_unix_nano, point.time_unix_nano, point.flags,
+                                         point.count)
+            if exponential:
+                positive, negative = point.positive, point.negative  # unset: the empty default
+                counts, other_counts, zero_count = positive.bucket_counts[:], negative.bucket_counts[:], \
+                    point.zero_count
+            else:
+                counts, other_counts, zero_count = point.bucket_counts[:], (), 0
+            exemplars = point.exemplars
+            if (start > LONG_MAX or time > LONG_MAX or flags > INT_MAX or count > LONG_MAX
+                    or zero_count > LONG_MAX or (counts and max(counts) > LONG_MAX)
+                    or (other_counts and max(other_counts) > LONG_MAX)
+                    or (exemplars and _Exemplars.problem(exemplars))):
+                reject(index, self._problem(point))
                 continue
-            self.start.append(point.start_time_unix_nano)
-            self.time.append(point.time_unix_nano)
-            self.flags.append(point.flags)
+            self.start.append(start)
+            self.time.append(time)
+            self.flags.append(flags)
+            self.count.append(count)
             self.attributes.add(point.attributes)
-            self.exemplars.add(point.exemplars)
-            self.count.append(point.count)
+            if exemplars:
+                self.exemplars.add(exemplars)
+            else:
+                self.exemplars.offsets.append(self.exemplars.offsets[-1])
             self.sum.append(point.sum if point.HasField("sum") else None)
             self.min.append(point.min if point.HasField("min") else None)
             self.max.append(point.max if point.HasField("max") else None)
-            if self.exponential:
+            if exponential:
                 self.scale.append(point.scale)
-                self.zero_count.append(point.zero_count)
+                self.zero_count.append(zero_count)
                 self.zero_threshold.append(point.zero_threshold)
-                for side in ("positive", "negative"):
-                    buckets = getattr(point, side)  # unset reads as the empty default: never NULL
-                    self.offsets[side].append(buckets.offset)
-                    self.buckets[side].add(buckets.bucket_counts)
+                self.offsets["positive"].append(positive.offset)
+                self.offsets["negative"].append(negative.offset)
+                self.buckets["positive"].add(counts)
+                self.buckets["negative"].add(other_counts)
             else:
-                self.bucket_counts.add(point.bucket_counts)
+                self.bucket_counts.add(counts)
                 self.explicit_bounds.add(point.explicit_bounds)
         self._add_temporality(data, self.size - before)
 

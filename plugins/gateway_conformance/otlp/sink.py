@@ -54,11 +54,10 @@ from gateway_conformance.otlp.decode import (
     PROTOBUF,
     RESPONSE_TYPES,
     DecodeError,
-    decode,
     encode,
 )
 from gateway_conformance.otlp.delta import WriterOverloaded, make_writer
-from gateway_conformance.otlp.rows import MappedRows, map_request
+from gateway_conformance.otlp.rows import MappedRows, map_body
 from gateway_conformance.otlp.schema import default_table
 from gateway_conformance.otlp.tables import SCHEMA_VERSION, SIGNALS, DeltaWriter, Signal, TableName
 from gateway_conformance.server import ServerHandle
@@ -216,7 +215,7 @@ class OtlpSink:
         """Decompress, decode and map, off the event loop (CPU work)."""
         try:
             body = decompress_bounded(raw, encoding, self.limits.max_body_bytes)
-            return map_request(signal, decode(signal, body, media_type))
+            return map_body(signal, body, media_type)
         except BodyError as error:
             raise OtlpError(error.status, str(error)) from None
         except DecodeError as error:

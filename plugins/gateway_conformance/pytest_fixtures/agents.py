@@ -162,8 +162,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         return
     terminalreporter.section("agent config compatibility (documented / generated)")
     for cell in sorted(cells, key=lambda c: (c.agent, parse_version(c.version), c.layout)):
-        verdict = "pass" if cell.passed else "FAIL"
+        verdict = "works" if cell.passed else "fails"
         note = "as expected" if cell.passed == cell.expected_pass else \
-            f"UNEXPECTED (expected {'pass' if cell.expected_pass else 'fail'})"
+            f"UNEXPECTED (expected it to {'work' if cell.expected_pass else 'fail'})"
         line = f"{cell.agent:12} {cell.version:10} {cell.layout:10} {verdict:4}  {note}"
         terminalreporter.write_line(line + (f"  {cell.detail}" if cell.detail else ""))
