@@ -7,8 +7,10 @@ All tests share the test session's one Spark session (the ``spark`` fixture).
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,7 +18,7 @@ import pytest
 
 from gateway_conformance.otlp.delta import UnknownTable, make_writer
 from gateway_conformance.otlp.schema import arrow_schema, ddl, default_table
-from gateway_conformance.otlp.spark import SparkDeltaWriter, ddl_with_name, flat_namespace
+from gateway_conformance.otlp.spark import SchemaMismatch, SparkDeltaWriter, ddl_with_name, flat_namespace
 from gateway_conformance.otlp.tables import SIGNALS, TableName
 from gateway_conformance.resources import suite_dir
 
@@ -195,3 +197,47 @@ def test_the_sink_conformance_suite_passes_on_the_spark_engine(pytester: pytest.
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed", 0) > 0
     assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0, result.stdout.str()[-3000:]
+
+
+@pytest.fixture
+def connect_session(spark) -> Iterator:
+    """A Spark Connect client of a Connect server started on this session's JVM (127.0.0.1).
+
+    The same code path as ``--spark-remote sc://...`` against a cluster, without a second JVM.
+    """
+    pytest.importorskip("grpc", reason="Spark Connect needs pyspark[connect] (grpcio)")
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    jvm = spark.sparkContext._jvm
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    conf = jvm.org.apache.spark.SparkEnv.get().conf()
+    conf.set("spark.connect.grpc.binding.address", "127.0.0.1")
+    conf.set("spark.connect.grpc.binding.port", str(port))
+    service = jvm.org.apache.spark.sql.connect.service.SparkConnectService
+    service.start(spark.sparkContext._jsc.sc())
+    client = ConnectSession.builder.remote(f"sc://127.0.0.1:{port}").create()
+    yield client
+    client.stop()
+    service.stop(jvm.scala.Option.empty(), jvm.scala.Option.empty())
+
+
+def test_spark_connect_creates_appends_and_enforces_by_name(connect_session, spark, tmp_path: Path) -> None:
+    writer = SparkDeltaWriter(tmp_path, spark=connect_session)
+    assert writer.remote
+    name = TableName("main", "otel", "remote_otel_logs")
+    writer.create_table(name, "logs")
+    assert writer.identifier(name) == "main__otel.remote_otel_logs"  # the server knows no catalog `main`
+    assert writer.table_signal(name) == ("logs", "v1")
+    writer.append(name, log_rows(["over", "grpc"]))
+    assert sorted(row["body"] for row in writer.read(name).to_pylist()) == ["grpc", "over"]
+    schema = arrow_schema("logs")
+    widened = log_rows(["x"]).cast(schema.set(schema.get_field_index("flags"), pa.field("flags", pa.int64())))
+    with pytest.raises(SchemaMismatch, match="flags:bigint"):  # a by-name insert would cast: refused first
+        writer.append(name, widened)
+    info = {row["col_name"]: row["data_type"] for row in
+            spark.sql("DESCRIBE TABLE EXTENDED main__otel.remote_otel_logs").collect()}
+    assert info["Type"] == "MANAGED"  # the server owns the storage
+    assert not (tmp_path / "main").exists()
+    assert len(writer.read(name)) == 2

@@ -447,8 +447,8 @@ class _Histogram(_PointKind):
                                          point.count)
             if exponential:
                 positive, negative = point.positive, point.negative  # unset: the empty default
-                counts, other_counts, zero_count = positive.bucket_counts[:], negative.bucket_counts[:], \
-                    point.zero_count
+                counts, other_counts = positive.bucket_counts[:], negative.bucket_counts[:]
+                zero_count = point.zero_count
             else:
                 counts, other_counts, zero_count = point.bucket_counts[:], (), 0
             exemplars = point.exemplars
@@ -510,24 +510,24 @@ class _Summary(_PointKind):
         self.quantile_value: list[float] = []
 
     def add_points(self, data: Any, reject: Reject) -> None:
+        quantiles, values, quantile_offsets = (self.quantile.append, self.quantile_value.append,
+                                               self.quantile_offsets.append)
         for index, point in enumerate(data.data_points):
-            if (point.start_time_unix_nano > LONG_MAX or point.time_unix_nano > LONG_MAX
-                    or point.flags > INT_MAX):
-                reject(index, self._common_problem(point))
+            start, time, flags, count = (point.start_time_unix_nano, point.time_unix_nano, point.flags,
+                                         point.count)
+            if start > LONG_MAX or time > LONG_MAX or flags > INT_MAX or count > LONG_MAX:
+                reject(index, self._common_problem(point) or _too_big("count", count, "LONG", LONG_MAX))
                 continue
-            if point.count > LONG_MAX:
-                reject(index, _too_big("count", point.count, "LONG", LONG_MAX))
-                continue
-            self.start.append(point.start_time_unix_nano)
-            self.time.append(point.time_unix_nano)
-            self.flags.append(point.flags)
-            self.attributes.add(point.attributes)
-            self.count.append(point.count)
+            self.start.append(start)
+            self.time.append(time)
+            self.flags.append(flags)
+            self.count.append(count)
             self.sum.append(point.sum)
+            self.attributes.add(point.attributes)
             for quantile in point.quantile_values:
-                self.quantile.append(quantile.quantile)
-                self.quantile_value.append(quantile.value)
-            self.quantile_offsets.append(len(self.quantile))
+                quantiles(quantile.quantile)
+                values(quantile.value)
+            quantile_offsets(len(self.quantile))
 
     def children(self) -> dict[str, list[Any] | pa.Array]:
         return {**super().children(), "count": self.count, "sum": self.sum,

@@ -1,0 +1,183 @@
+"""The client the target checks talk to a gateway with: bounded in time, clear when it fails.
+
+A check against a real gateway must fail with a sentence a platform team can act on ("TLS
+handshake with gw.example:443 failed: certificate verify failed"), never hang and never
+end in a page of httpx internals. Every transport problem becomes a :class:`RemoteError`
+naming the request, the kind of failure and what to check; the pytest plugin turns it into
+a plain check failure. Answers are read in the cassette form
+(:class:`~gateway_conformance.traffic.cassette.RecordedResponse`, events timed on arrival),
+so the shape checks of :mod:`gateway_conformance.traffic.shapes` judge them unchanged.
+
+The token is sent, never shown: messages carry the URL without query or userinfo.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal
+
+import httpx
+
+from gateway_conformance.report.results import safe_url
+from gateway_conformance.traffic import shapes
+from gateway_conformance.traffic.cassette import RecordedResponse
+from gateway_conformance.traffic.replay import read_response
+
+FailureKind = Literal["timeout", "connect", "tls", "protocol", "config", "transport"]
+
+_ADVICE: dict[FailureKind, str] = {
+    "timeout": "the gateway or its upstream is too slow or stuck; raise --remote-timeout if it is just slow",
+    "connect": "check the URL, that the gateway is running, and proxies/firewalls between",
+    "tls": "check the scheme (https to a plain-HTTP port fails like this) and that the gateway's CA "
+           "is trusted (SSL_CERT_FILE)",
+    "protocol": "the connection closed or broke mid-response; a proxy may be cutting long requests",
+    "config": "the URL is not usable (scheme, host)",
+    "transport": "",
+}
+
+
+class RemoteError(Exception):
+    """A request that got no usable HTTP answer (as opposed to a wrong one)."""
+
+    def __init__(self, kind: FailureKind, method: str, url: str, detail: str) -> None:
+        self.kind = kind
+        self.method = method
+        self.url = safe_url(url) or url
+        self.detail = detail
+        advice = _ADVICE[kind]
+        super().__init__(f"{method} {self.url}: {kind}: {detail}" + (f" ({advice})" if advice else ""))
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds. ``read`` bounds each wait for the next bytes (a stream may run longer);
+    ``total`` bounds a whole exchange, so a gateway that trickles bytes cannot hang a check."""
+
+    connect: float = 10.0
+    read: float = 60.0
+    total: float = 180.0
+
+    def httpx(self) -> httpx.Timeout:
+        return httpx.Timeout(connect=self.connect, read=self.read, write=self.read, pool=self.connect)
+
+
+@dataclass
+class Answer:
+    """One exchange: what was asked and the response in cassette form (events timed)."""
+
+    method: str
+    path: str
+    response: RecordedResponse
+
+    @property
+    def status(self) -> int:
+        return self.response.status
+
+    @property
+    def json(self) -> Any:
+        """The decoded JSON body (None for streams and non-JSON bodies)."""
+        return self.response.body if not self.response.is_stream else None
+
+    def findings(self, surface: str) -> list[shapes.Finding]:
+        """Protocol errors in this answer by the surface's grammar (warnings left out)."""
+        return [f for f in shapes.check_response(surface, self.method, self.path, self.response)
+                if f.severity == "error"]
+
+
+def classify(exc: httpx.HTTPError) -> tuple[FailureKind, str]:
+    """What went wrong, as a kind and a short reason (the deepest cause's message)."""
+    cause: BaseException | None = exc
+    reasons = []
+    tls = False
+    while cause is not None:
+        tls = tls or isinstance(cause, ssl.SSLError)
+        if str(cause):
+            reasons.append(str(cause))
+        cause = cause.__cause__ or cause.__context__
+    reason = reasons[-1] if reasons else type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        phase = {httpx.ConnectTimeout: "connecting", httpx.ReadTimeout: "waiting for the answer",
+                 httpx.WriteTimeout: "sending the request", httpx.PoolTimeout: "waiting for a connection"}
+        return "timeout", f"no progress while {phase.get(type(exc), 'talking to the gateway')} ({type(exc).__name__})"
+    text = " ".join(reasons).lower()
+    if tls or any(word in text for word in ("ssl", "tls", "certificate")):
+        return "tls", f"TLS handshake failed: {reason}"
+    if isinstance(exc, httpx.ConnectError):
+        return "connect", f"cannot connect: {reason}"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return "protocol", reason
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return "config", reason
+    return "transport", f"{type(exc).__name__}: {reason}"
+
+
+class RemoteClient:
+    """Requests against one base URL with one bearer token, each bounded by :class:`Timeouts`."""
+
+    def __init__(self, base_url: str, token: str | None = None, *, timeouts: Timeouts = Timeouts(),
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.timeouts = timeouts
+        self._http = httpx.Client(timeout=timeouts.httpx(), transport=transport)
+
+    def headers(self, token: str | None, extra: Mapping[str, str] | None) -> dict[str, str]:
+        auth = {"authorization": f"Bearer {token}"} if token else {}
+        return {**auth, **(extra or {})}
+
+    def request(self, method: str, path: str, *, json: Any = None, content: bytes | None = None,
+                headers: Mapping[str, str] | None = None, token: str | None | Literal["default"] = "default",
+                ) -> Answer:
+        """Send and read the whole answer (streams event by event, timed); any transport
+        failure, or the ``total`` deadline passing, raises :class:`RemoteError`."""
+        url = self.base_url + path
+        bearer = self.token if token == "default" else token
+        t0 = time.perf_counter()
+        try:
+            with self._http.stream(method, url, json=json, content=content,
+                                   headers=self.headers(bearer, headers)) as response:
+                recorded = read_response(_Deadline(response, t0 + self.timeouts.total), t0)
+        except httpx.HTTPError as exc:
+            kind, detail = classify(exc)
+            raise RemoteError(kind, method, url, detail) from exc
+        except _DeadlineExceeded:
+            raise RemoteError("timeout", method, url,
+                              f"the answer did not complete within {self.timeouts.total:g} s") from None
+        return Answer(method, path, recorded)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> RemoteClient:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+class _DeadlineExceeded(Exception):
+    pass
+
+
+class _Deadline:
+    """The response as ``read_response`` reads it, cut off at ``deadline`` (perf_counter)."""
+
+    def __init__(self, response: httpx.Response, deadline: float) -> None:
+        self._response = response
+        self._deadline = deadline
+        self.status_code = response.status_code
+        self.headers = response.headers
+
+    def read(self) -> bytes:
+        return b"".join(self.iter_bytes())
+
+    def iter_bytes(self) -> Any:
+        for chunk in self._response.iter_bytes():
+            if time.perf_counter() > self._deadline:
+                raise _DeadlineExceeded
+            yield chunk
