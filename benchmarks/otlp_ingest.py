@@ -4,14 +4,21 @@ Targets (issue 3): mapping >= 200k points/s and >= 1/5 of the raw protobuf parse
 same machine. The parse rate is the baseline: it is the floor no mapping can beat, and it
 moves with the machine, so the ratio is what carries across machines.
 
+End to end (``bench_sink``): 16 exporters in another process POST to the sink that ``serve``
+starts, and a request counts once its 200 arrives, i.e. after its Delta commit; target
+>= 100k points/s of wall-clock time. Wall time on a shared machine mostly measures the
+neighbours, so the sink's points per CPU-second are printed beside it.
+
 Run: ``.venv/bin/python benchmarks/otlp_ingest.py [--points N] [--repeat R]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -126,27 +133,32 @@ def _drive_exporters(url: str, headers: dict[str, str], payload: bytes, exporter
     """In a child process: ``exporters`` threads each POST ``payload`` ``requests`` times.
 
     Returns (acknowledged requests, refused requests, seconds from first send to last answer).
-    A 503/429 is retried after its ``Retry-After``, as an OTLP exporter would.
+    A 503/429 is retried after its ``Retry-After``, as an OTLP exporter would. The stdlib
+    client keeps the exporters' own CPU small: on 2 cores they share the machine with the sink.
     """
+    import http.client
     import threading
+    from urllib.parse import urlsplit
 
-    import httpx
-
+    target = urlsplit(url)
     counts = {"ok": 0, "refused": 0}
     lock = threading.Lock()
     start = threading.Barrier(exporters + 1)
 
     def exporter() -> None:
-        with httpx.Client(timeout=60) as client:
-            start.wait()
-            for _ in range(requests):
-                while True:
-                    response = client.post(url, content=payload, headers=headers)
-                    if response.status_code not in (429, 503):
-                        break
-                    time.sleep(float(response.headers.get("Retry-After", "1")))
-                with lock:
-                    counts["ok" if response.status_code == 200 else "refused"] += 1
+        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+        start.wait()
+        for _ in range(requests):
+            while True:
+                connection.request("POST", target.path, body=payload, headers=headers)
+                response = connection.getresponse()
+                response.read()
+                if response.status not in (429, 503):
+                    break
+                time.sleep(float(response.getheader("Retry-After", "1")))
+            with lock:
+                counts["ok" if response.status == 200 else "refused"] += 1
+        connection.close()
 
     threads = [threading.Thread(target=exporter) for _ in range(exporters)]
     for thread in threads:
@@ -158,8 +170,16 @@ def _drive_exporters(url: str, headers: dict[str, str], payload: bytes, exporter
     return counts["ok"], counts["refused"], time.perf_counter() - began
 
 
+class SinkRate(NamedTuple):
+    """Points/s through the sink: per wall-clock second (the target) and per CPU-second the
+    sink process spent (comparable with the CPU-time figures above on a shared machine)."""
+
+    wall: float
+    cpu: float
+
+
 def bench_sink(payload: bytes, points: int, *, exporters: int = SINK_EXPORTERS, requests: int = 10,
-               engine: str = "deltalake") -> float:
+               engine: str = "deltalake") -> SinkRate:
     """Points/s through the whole sink: HTTP, parse, mapping, group commit, 200 after commit.
 
     The exporters run in a separate process (as real agents do), so their HTTP work does not
@@ -176,18 +196,21 @@ def bench_sink(payload: bytes, points: int, *, exporters: int = SINK_EXPORTERS, 
 
     token = f"gc-bench-{secrets.token_urlsafe(12)}"
     with tempfile.TemporaryDirectory(prefix="otlp-bench-") as tables_dir, \
-            start_sink(tables_dir, "bench", [token], engine=engine) as sink:
+            start_sink(tables_dir, "bench", [token], engine=engine) as sink, \
+            multiprocessing.get_context("spawn").Pool(1) as pool:
         table = sink.table_names["metrics"]
         headers = {"content-type": "application/x-protobuf", "Authorization": f"Bearer {token}",
                    "X-Databricks-UC-Table-Name": str(table)}
-        with multiprocessing.get_context("spawn").Pool(1) as pool:
-            ok, refused, seconds = pool.apply(_drive_exporters, (sink.endpoint("metrics"), headers, payload,
-                                                                 exporters, requests))
+        pool.apply(time.sleep, (0,))  # the child is up before the clock starts
+        cpu_began = time.process_time()
+        ok, refused, seconds = pool.apply(_drive_exporters, (sink.endpoint("metrics"), headers, payload,
+                                                             exporters, requests))
+        cpu = time.process_time() - cpu_began
         stored = DeltaTable(str(sink.tables_dir / table.catalog / table.schema / table.table)).count()
     if refused or stored != ok * points:
         raise AssertionError(f"sink stored {stored} rows for {ok} acknowledged requests of {points} points "
                              f"({refused} refused)")
-    return ok * points / seconds
+    return SinkRate(ok * points / seconds, ok * points / cpu)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,13 +248,17 @@ def _report_sink(args: argparse.Namespace) -> bool:
     parse = bench_parse(payload, args.sink_points, args.repeat)
     mapping = bench_mapping(payload, args.sink_points, args.repeat)
     sink = bench_sink(payload, args.sink_points, exporters=args.exporters, requests=args.sink_requests)
-    ok = sink >= SINK_TARGET
+    ok = sink.wall >= SINK_TARGET
     print(f"sink end to end    {args.exporters} exporters x {args.sink_requests} requests x "
-          f"{args.sink_points} points ({len(payload)} bytes each)")
+          f"{args.sink_points} points ({len(payload)} bytes each); load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"  protobuf parse  {parse:12,.0f} points/s  (baseline)")
-    print(f"  mapping         {mapping:12,.0f} points/s  = {mapping / parse:.2f} x parse")
-    print(f"  sink            {sink:12,.0f} points/s  = {sink / parse:.2f} x parse, "
-          f"{sink / mapping:.2f} x mapping (target >= {SINK_TARGET:,} points/s: {'met' if ok else 'MISSED'})")
+    print(f"  body -> rows    {mapping:12,.0f} points/s  = {mapping / parse:.2f} x parse")
+    print(f"  sink (wall)     {sink.wall:12,.0f} points/s  = {sink.wall / parse:.2f} x parse, "
+          f"{sink.wall / mapping:.2f} x body -> rows "
+          f"(target >= {SINK_TARGET:,} points/s: {'met' if ok else 'MISSED'})")
+    print(f"  sink (CPU)      {sink.cpu:12,.0f} points per sink CPU-second = "
+          f"{sink.cpu / mapping:.2f} x body -> rows")
     return ok
 
 

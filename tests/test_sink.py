@@ -335,3 +335,21 @@ def test_logs_response_type_matches_the_endpoint(sink: SinkHandle, client: httpx
     response = post(client, sink, b"", "logs")
     assert response.status_code == 200
     assert ExportLogsServiceResponse.FromString(response.content) == ExportLogsServiceResponse()
+
+
+def test_stop_lets_in_flight_requests_commit(tmp_path: Path) -> None:
+    sink, writer = _gated_sink(tmp_path)
+    point = uuid.uuid4().hex
+    results: list[httpx.Response] = []
+    with httpx.Client(timeout=30) as client:
+        request = threading.Thread(target=lambda: results.append(
+            post(client, sink, gauge_request(point).SerializeToString())))
+        request.start()
+        assert writer.entered.wait(30)
+        stopper = threading.Thread(target=sink.stop)
+        stopper.start()
+        writer.release.set()
+        request.join(30)
+        stopper.join(30)
+    assert results[0].status_code == 200
+    assert DeltaRsWriter(tmp_path).read(sink.table_names["metrics"]).num_rows == 1

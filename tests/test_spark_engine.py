@@ -189,14 +189,20 @@ def test_make_writer_builds_the_spark_engine(spark, tmp_path: Path) -> None:
 
 
 def test_the_sink_conformance_suite_passes_on_the_spark_engine(pytester: pytest.Pytester, spark) -> None:
-    """The shipped OTLP conformance tests, run in this process so they reuse this Spark session."""
-    suite = [str(path) for path in sorted(suite_dir().glob("test_otlp*.py"))]
+    """The shipped OTLP conformance tests (SDK exporters, bad input, ...), run in this process so
+    they reuse this Spark session."""
+    patterns = ("test*otlp*.py", "test*sink*.py")
+    suite = sorted({str(path) for pattern in patterns for path in suite_dir().glob(pattern)})
     assert suite, "no OTLP conformance tests found"
-    result = pytester.runpytest_inprocess("--conformance", "--delta-engine=spark", "-p", "no:cacheprovider",
-                                          *suite)
+    prefix = "spark_conformance"
+    result = pytester.runpytest_inprocess("--conformance", "--delta-engine=spark", f"--table-prefix={prefix}",
+                                          "-p", "no:cacheprovider", *suite)
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed", 0) > 0
     assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0, result.stdout.str()[-3000:]
+    # The sink's tables were created by the Spark writer: registered in this session's catalog.
+    for signal in SIGNALS:
+        assert spark.catalog.tableExists(f"main__otel.{prefix}_otel_{signal}")
 
 
 @pytest.fixture

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from gateway_conformance import target as target_profile
 from gateway_conformance.pytest_fixtures.agents import *  # noqa: F403  (fixtures, matrix summary)
 from gateway_conformance.pytest_fixtures.gateway import *  # noqa: F403  (fixtures)
 from gateway_conformance.pytest_fixtures.sink import *  # noqa: F403  (fixtures)
 from gateway_conformance.pytest_fixtures.spark import *  # noqa: F403  (fixtures)
+from gateway_conformance.pytest_fixtures.target import *  # noqa: F403  (fixtures, RemoteError hooks)
 from gateway_conformance.report import collector as report_collector
 from gateway_conformance.resources import suite_dir
 
@@ -34,6 +36,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--token-env", default=TOKEN_ENV_DEFAULT, metavar="NAME",
                     help=f"environment variable holding the bearer token for an external target "
                          f"(default {TOKEN_ENV_DEFAULT}); tokens are never taken from argv")
+    group.addoption("--model", action="append", default=[], metavar="AGENT=MODEL",
+                    help="the model to ask for on AGENT's surface (claude-code, codex, cursor, gemini-cli); "
+                         "default: the documented databricks-* endpoint; repeatable")
+    group.addoption("--gateway-image", default=None, metavar="IMAGE",
+                    help="start this gateway image with testcontainers and run against it "
+                         "(skips everything, with the reason, when no Docker engine is reachable)")
+    group.addoption("--gateway-image-port", default=8080, type=int, metavar="PORT",
+                    help="the port the --gateway-image serves on inside the container (default 8080)")
+    group.addoption("--remote-timeout", default=60.0, type=float, metavar="SECONDS",
+                    help="how long a target check waits for the next bytes from the target (default 60)")
     group.addoption("--table-prefix", default="coding_agents", metavar="PREFIX",
                     help="Unity Catalog table prefix: <prefix>_otel_metrics, _otel_logs, _otel_spans")
     group.addoption("--delta-engine", default="deltalake", choices=("deltalake", "spark"),
@@ -49,6 +61,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "mock_only: needs the embedded mock's internals")
     report_collector.configure(config)  # the conformance_check marker; results when asked for
+    target_profile.configure(config)  # --model validated; --gateway-image started
     if not config.getoption("conformance"):
         return
     suite = suite_dir()

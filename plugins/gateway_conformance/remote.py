@@ -67,11 +67,13 @@ class Timeouts:
 
 @dataclass
 class Answer:
-    """One exchange: what was asked and the response in cassette form (events timed)."""
+    """One exchange: what was asked, the response in cassette form (events timed) and its
+    exact bytes (``content``: the cassette form keeps text, and OTLP answers in protobuf)."""
 
     method: str
     path: str
     response: RecordedResponse
+    content: bytes = b""
 
     @property
     def status(self) -> int:
@@ -102,7 +104,8 @@ def classify(exc: httpx.HTTPError) -> tuple[FailureKind, str]:
     if isinstance(exc, httpx.TimeoutException):
         phase = {httpx.ConnectTimeout: "connecting", httpx.ReadTimeout: "waiting for the answer",
                  httpx.WriteTimeout: "sending the request", httpx.PoolTimeout: "waiting for a connection"}
-        return "timeout", f"no progress while {phase.get(type(exc), 'talking to the gateway')} ({type(exc).__name__})"
+        doing = phase.get(type(exc), "talking to the gateway")
+        return "timeout", f"no progress while {doing} ({type(exc).__name__})"
     text = " ".join(reasons).lower()
     if tls or any(word in text for word in ("ssl", "tls", "certificate")):
         return "tls", f"TLS handshake failed: {reason}"
@@ -130,7 +133,7 @@ class RemoteClient:
         return {**auth, **(extra or {})}
 
     def request(self, method: str, path: str, *, json: Any = None, content: bytes | None = None,
-                headers: Mapping[str, str] | None = None, token: str | None | Literal["default"] = "default",
+                headers: Mapping[str, str] | None = None, token: str | Literal["default"] | None = "default",
                 ) -> Answer:
         """Send and read the whole answer (streams event by event, timed); any transport
         failure, or the ``total`` deadline passing, raises :class:`RemoteError`."""
@@ -140,14 +143,15 @@ class RemoteClient:
         try:
             with self._http.stream(method, url, json=json, content=content,
                                    headers=self.headers(bearer, headers)) as response:
-                recorded = read_response(_Deadline(response, t0 + self.timeouts.total), t0)
+                bounded = _Bounded(response, t0 + self.timeouts.total)
+                recorded = read_response(bounded, t0)  # type: ignore[arg-type]
         except httpx.HTTPError as exc:
             kind, detail = classify(exc)
             raise RemoteError(kind, method, url, detail) from exc
         except _DeadlineExceeded:
             raise RemoteError("timeout", method, url,
                               f"the answer did not complete within {self.timeouts.total:g} s") from None
-        return Answer(method, path, recorded)
+        return Answer(method, path, recorded, b"".join(bounded.chunks))
 
     def close(self) -> None:
         self._http.close()
@@ -164,14 +168,16 @@ class _DeadlineExceeded(Exception):
     pass
 
 
-class _Deadline:
-    """The response as ``read_response`` reads it, cut off at ``deadline`` (perf_counter)."""
+class _Bounded:
+    """The response as ``read_response`` reads it, cut off at ``deadline`` (perf_counter),
+    keeping the bytes that passed."""
 
     def __init__(self, response: httpx.Response, deadline: float) -> None:
         self._response = response
         self._deadline = deadline
         self.status_code = response.status_code
         self.headers = response.headers
+        self.chunks: list[bytes] = []
 
     def read(self) -> bytes:
         return b"".join(self.iter_bytes())
@@ -180,4 +186,5 @@ class _Deadline:
         for chunk in self._response.iter_bytes():
             if time.perf_counter() > self._deadline:
                 raise _DeadlineExceeded
+            self.chunks.append(chunk)
             yield chunk

@@ -70,7 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              + "; ".join(f"{name}: {what}" for name, what in BREAKAGES.items()))
     parser.add_argument("--no-sink", action="store_true", help="do not start the OTLP sink")
     parser.add_argument("--tables-dir", type=Path, default=None, metavar="DIR",
-                        help="where the sink keeps its Delta tables (default: a temporary folder, removed on exit)")
+                        help="where the sink keeps its Delta tables (default: a temporary folder, "
+                             "removed on exit)")
     parser.add_argument("--table-prefix", default="coding_agents", metavar="PREFIX",
                         help="the sink's tables: main.otel.<PREFIX>_otel_{metrics,logs,spans}")
 
@@ -139,7 +140,7 @@ def start_otlp_sink(args: argparse.Namespace, tokens: Sequence[str], stack: Exit
     """The OTLP sink, accepting the gateway's tokens (one PAT serves both, as on Databricks)."""
     from gateway_conformance.otlp.sink import start_sink  # deltalake loads only when the sink runs
 
-    tables_dir = args.tables_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gwc-tables-")))
+    tables_dir = args.tables_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gwc-")))
     sink = start_sink(tables_dir, args.table_prefix, tokens)
     stack.callback(sink.writer.close)
     info = {"workspace_url": sink.workspace_url, "tables_dir": str(tables_dir),

@@ -59,7 +59,7 @@ class Target:
     models: Mapping[str, str] = field(default_factory=lambda: dict(DOCUMENTED_MODELS))
     table_prefix: str = "coding_agents"
     image: str | None = None
-    timeouts: Timeouts = Timeouts()
+    timeouts: Timeouts = field(default_factory=Timeouts)
 
     @property
     def external(self) -> bool:
@@ -101,10 +101,10 @@ class ContainerTarget:
             return
         port = int(self.config.getoption("gateway_image_port"))
         token_env = self.config.getoption("token_env")
-        container = DockerContainer(image).with_exposed_ports(port)
-        if os.environ.get(token_env):
-            container = container.with_env(token_env, os.environ[token_env])
-        try:
+        try:  # the client connects to the engine as soon as the container object exists
+            container = DockerContainer(image).with_exposed_ports(port)
+            if os.environ.get(token_env):
+                container = container.with_env(token_env, os.environ[token_env])
             container.start()
         except DockerException as exc:
             self.skip_reason = f"--gateway-image {image}: no Docker engine reachable ({exc})"

@@ -67,7 +67,8 @@ class _BrokenGateway:
             await self.app(scope, receive, send)
             return
         if "strip-anthropic-beta" in self.breakages:
-            scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k.lower() != b"anthropic-beta"]}
+            headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"anthropic-beta"]
+            scope = {**scope, "headers": headers}
         # Innermost first: what the app sends passes each wrapper in this order.
         if "buffer-streams" in self.breakages:
             send = _BufferStreams(send)
@@ -120,7 +121,8 @@ class _RewriteErrors:
             return  # the upstream's error body is discarded, whatever its size
         assert self.status is not None
         code = HTTPStatus(self.status).name if self.status in HTTPStatus._value2member_map_ else "ERROR"
-        body = json.dumps({"error_code": code, "message": f"Upstream request failed ({self.status})"}).encode()
+        message = f"Upstream request failed ({self.status})"
+        body = json.dumps({"error_code": code, "message": message}).encode()
         headers = [(k, v) for k, v in self.start.get("headers", [])
                    if k.lower() not in (b"content-length", b"content-type")]
         headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]

@@ -126,8 +126,10 @@ class _Committer:
     def _run(self) -> None:
         while (batch := self._take_batch()) is not None:
             try:
-                data = pa.RecordBatchReader.from_batches(
-                    self._schema, commit_batches(self._schema, [rows for rows, _ in batch]))
+                # A Table, not RecordBatchReader.from_batches: that one is a Python iterator, and
+                # delta-rs would wait for the GIL (held by mapping threads) before every batch.
+                data = pa.Table.from_batches(commit_batches(self._schema, [rows for rows, _ in batch]),
+                                             schema=self._schema)
                 write_deltalake(self._table, data, mode="append",
                                 commit_properties=CommitProperties(custom_metadata={APPENDS_KEY: len(batch)}))
                 version = self._table.version()

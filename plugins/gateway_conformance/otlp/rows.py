@@ -30,8 +30,9 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from operator import attrgetter, itemgetter, methodcaller
 from typing import Any
 
 import pyarrow as pa
@@ -169,13 +170,22 @@ def _list_of(list_type: pa.ListType, offsets: list[int], children: dict[str, Any
 
 
 class _AttributeCache:
-    """Serialized attribute lists -> (keys, values), converted once per distinct list."""
+    """The distinct attribute lists of one request, each converted once.
+
+    A list is known by its serialized KeyValues; it gets an index into one MAP array of
+    all distinct lists, and every map column is that array ``take``-n by index: no string
+    of a repeated attribute set goes through Python twice.
+    """
 
     def __init__(self) -> None:
-        self.lists: dict[tuple[bytes, ...], tuple[tuple[str, ...], tuple[str | None, ...]]] = {}
+        self.lists: dict[tuple[bytes, ...], int] = {}
         self.pairs: dict[bytes, tuple[str, str | None]] = {}
+        self.offsets = [0]
+        self.keys: list[str] = []
+        self.values: list[str | None] = []
+        self._built: tuple[int, pa.Array] | None = None
 
-    def convert(self, raws: tuple[bytes, ...]) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
+    def convert(self, raws: tuple[bytes, ...]) -> int:
         found: dict[str, str | None] = {}
         for raw in raws:
             pair = self.pairs.get(raw)
@@ -183,33 +193,49 @@ class _AttributeCache:
                 decoded = KeyValue.FromString(raw)
                 pair = self.pairs[raw] = (decoded.key, any_value_text(decoded.value))
             found[pair[0]] = pair[1]  # a repeated key: first position, last value
-        converted = self.lists[raws] = (tuple(found), tuple(found.values()))
-        return converted
+        self.keys.extend(found)
+        self.values.extend(found.values())
+        self.offsets.append(len(self.keys))
+        index = self.lists[raws] = len(self.lists)
+        return index
+
+    def distinct(self, map_type: pa.MapType) -> pa.Array:
+        """All distinct maps so far, in index order (rebuilt only when new ones arrived)."""
+        if self._built is None or self._built[0] != len(self.lists):
+            self._built = (len(self.lists), pa.MapArray.from_arrays(
+                pa.array(self.offsets, pa.int32()), pa.array(self.keys, map_type.key_type),
+                pa.array(self.values, map_type.item_type), type=map_type))
+        return self._built[1]
 
 
 class _Maps:
     """A MAP<STRING, STRING> column, one map per ``add`` of a lazy attribute list."""
 
-    __slots__ = ("cache", "keys", "offsets", "values")
+    __slots__ = ("cache", "indices")
 
     def __init__(self, cache: _AttributeCache) -> None:
         self.cache = cache
-        self.offsets = [0]
-        self.keys: list[str] = []
-        self.values: list[str | None] = []
+        self.indices: list[int] = []
 
     def add(self, raws: Any) -> None:
         raws = tuple(raws[:])  # slicing copies a repeated field at C speed; iterating it does not
-        if raws:
-            keys, values = self.cache.lists.get(raws) or self.cache.convert(raws)
-            self.keys.extend(keys)
-            self.values.extend(values)
-        self.offsets.append(len(self.keys))
+        index = self.cache.lists.get(raws)
+        self.indices.append(self.cache.convert(raws) if index is None else index)
+
+    def add_all(self, lists: Iterable[Any]) -> None:
+        """``add`` for each attribute list, looked up with C loops (``map``)."""
+        keys = list(map(tuple, map(_EVERYTHING, lists)))
+        found = list(map(self.cache.lists.get, keys))
+        if None in found:  # new lists: convert each once, in order
+            cached, convert = self.cache.lists.get, self.cache.convert
+            for position, index in enumerate(found):
+                if index is None:
+                    index = cached(keys[position])
+                    found[position] = convert(keys[position]) if index is None else index
+        self.indices.extend(found)
 
     def array(self, map_type: pa.MapType) -> pa.Array:
-        return pa.MapArray.from_arrays(pa.array(self.offsets, pa.int32()),
-                                       pa.array(self.keys, map_type.key_type),
-                                       pa.array(self.values, map_type.item_type), type=map_type)
+        return self.cache.distinct(map_type).take(pa.array(self.indices, pa.int32()))
 
 
 class _Lists:
@@ -261,6 +287,14 @@ def _counts_problem(field: str, counts: Any) -> str | None:
     return None
 
 
+_EVERYTHING = itemgetter(slice(None))  # container[:]: copies a repeated field at C speed
+_START = attrgetter("start_time_unix_nano")
+_TIME = attrgetter("time_unix_nano")
+_FLAGS = attrgetter("flags")
+_AS_DOUBLE = attrgetter("as_double")
+_EXEMPLARS = attrgetter("exemplars")
+_ATTRIBUTES = attrgetter("attributes")
+_WHICH_VALUE = methodcaller("WhichOneof", "value")
 _POINT_LONGS = ("start_time_unix_nano", "time_unix_nano")
 _POINT_INTS = ("flags",)
 
@@ -364,10 +398,54 @@ class _Number(_PointKind):
 
     def add_points(self, data: Any, reject: Reject) -> None:
         before = self.size
+        points = data.data_points[:]
+        if not self._add_columns(points):
+            self._add_each(points, reject)
+        if self.is_sum:
+            accepted = self.size - before
+            self._add_temporality(data, accepted)
+            self.monotonic.extend([data.is_monotonic] * accepted)
+
+    def _add_columns(self, points: list[Any]) -> bool:
+        """The common case column by column, with C loops (``map``) instead of a Python loop
+        per point: every field in range, all values doubles (or all unset).
+        Returns False, having added nothing, when the points need :meth:`_add_each`."""
+        starts, times, flags = list(map(_START, points)), list(map(_TIME, points)), list(map(_FLAGS, points))
+        if not points or max(starts) > LONG_MAX or max(times) > LONG_MAX or max(flags) > INT_MAX:
+            return not points
+        kinds = list(map(_WHICH_VALUE, points))
+        if kinds.count("as_double") == len(points):
+            values = list(map(_AS_DOUBLE, points))
+        elif kinds.count(None) == len(points):
+            values = [None] * len(points)
+        else:
+            return False
+        exemplar_lists = list(map(_EXEMPLARS, points))
+        with_exemplars = [exemplars for exemplars in exemplar_lists if exemplars]
+        if any(map(_Exemplars.problem, with_exemplars)):
+            return False
+        self.start.extend(starts)
+        self.time.extend(times)
+        self.flags.extend(flags)
+        self.value.extend(values)
+        offsets = self.exemplars.offsets
+        if with_exemplars:
+            for exemplars in exemplar_lists:
+                if exemplars:
+                    self.exemplars.add(exemplars)
+                else:
+                    offsets.append(offsets[-1])
+        else:
+            offsets.extend([offsets[-1]] * len(points))
+        self.attributes.add_all(map(_ATTRIBUTES, points))
+        return True
+
+    def _add_each(self, points: list[Any], reject: Reject) -> None:
+        """Point by point: any mix of values, exemplars, and rejections."""
         start, time, flags, value = (self.start.append, self.time.append, self.flags.append,
                                      self.value.append)
         add_attributes, exemplar_offsets = self.attributes.add, self.exemplars.offsets
-        for index, point in enumerate(data.data_points):
+        for index, point in enumerate(points):
             point_start, point_time = point.start_time_unix_nano, point.time_unix_nano
             point_flags = point.flags
             if point_start > LONG_MAX or point_time > LONG_MAX or point_flags > INT_MAX:
@@ -397,10 +475,6 @@ class _Number(_PointKind):
             flags(point_flags)
             value(number)
             add_attributes(point.attributes)
-        if self.is_sum:
-            accepted = self.size - before
-            self._add_temporality(data, accepted)
-            self.monotonic.extend([data.is_monotonic] * accepted)
 
     def children(self) -> dict[str, list[Any] | pa.Array]:
         return {**super().children(), "value": self.value, "is_monotonic": self.monotonic}

@@ -84,6 +84,15 @@ class SchemaMismatch(ValueError):
     """Rows whose schema is not the table's, refused before anything is written."""
 
 
+def _session_class() -> type[SparkSession]:
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as error:
+        raise ImportError("the spark engine needs pyspark and delta-spark: "
+                          "pip install 'gateway-conformance[spark]' (and Java 17)") from error
+    return SparkSession
+
+
 def spark_session(*, remote: str | None = None, warehouse_dir: Path | str | None = None,
                   app_name: str = "gateway-conformance") -> SparkSession:
     """The process's Spark session: a tuned ``local[2]`` one with delta-spark, or Spark Connect.
@@ -93,19 +102,14 @@ def spark_session(*, remote: str | None = None, warehouse_dir: Path | str | None
     Like ``getOrCreate`` it returns the running session if there is one: static settings
     (the warehouse directory) come from the first call.
     """
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError as error:
-        raise ImportError("the spark engine needs pyspark and delta-spark: "
-                          "pip install 'gateway-conformance[spark]' (and Java 17)") from error
-
+    builder = _session_class().builder
     with _lock:
         if remote is not None:
-            return SparkSession.builder.remote(remote).appName(app_name).getOrCreate()
+            return builder.remote(remote).appName(app_name).getOrCreate()
         from delta import configure_spark_with_delta_pip
 
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-        builder = SparkSession.builder.master("local[2]").appName(app_name)
+        builder = builder.master("local[2]").appName(app_name)
         for key, value in LOCAL_CONF.items():
             builder = builder.config(key, value)
         if warehouse_dir is not None:
@@ -161,9 +165,7 @@ class SparkDeltaWriter:
                  remote: str | None = None) -> None:
         self.tables_dir = Path(tables_dir).resolve()
         if spark is None:
-            from pyspark.sql import SparkSession
-
-            started = SparkSession.getActiveSession() is None
+            started = _session_class().getActiveSession() is None
             spark = spark_session(remote=remote, warehouse_dir=self.tables_dir / "_spark_warehouse")
             self._owns_session = started
         else:
@@ -242,9 +244,11 @@ class SparkDeltaWriter:
                 raise RuntimeError(f"writer for {self.tables_dir} is closed")
             self._queues.setdefault(name, []).append((rows, future))
         with self._table_lock(name):
-            if not future.done():  # nobody committed our rows yet: commit all that waits
-                with self._lock:
-                    batch, self._queues[name] = self._queues[name], []
+            if not future.done():  # nobody committed our rows yet: commit all that waits like them
+                with self._lock:  # rows of another schema wait for their own commit (and verdict)
+                    queue = self._queues[name]
+                    batch = [item for item in queue if item[0].schema == rows.schema]
+                    self._queues[name] = [item for item in queue if item[0].schema != rows.schema]
                 try:
                     self._commit(name, pa.concat_tables([rows for rows, _ in batch]))
                 except BaseException as error:  # every waiter must learn the outcome

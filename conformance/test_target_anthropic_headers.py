@@ -1,0 +1,77 @@
+"""Claude Code's headers through the gateway: ``anthropic-beta`` and ``anthropic-version``
+must reach the upstream unchanged (SPEC section 4), and so must the upstream's answer.
+
+What a client can observe, and so what is checked against any target: the Messages API
+refuses a beta name it does not know and a malformed version with a 400
+``invalid_request_error`` naming the header. A gateway that drops or rewrites the header
+turns that 400 into a 200 (the check fails); one that rewrites errors loses the wording
+Claude Code's recovery matches on (the check fails too). A real beta Claude Code sends must
+still be accepted. That the headers arrive byte for byte is visible only upstream: the
+mock's ledger records them, so that check is ``mock_only``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway_conformance.remote import Answer, RemoteClient
+from gateway_conformance.target import Target
+
+pytestmark = pytest.mark.conformance_check(agent="claude-code")
+
+NOT_A_BETA = "gateway-conformance-not-a-beta"
+NOT_A_VERSION = "gateway-conformance-not-a-version"
+# What Claude Code 2.x sends (recorded in fixtures/agents/claude_code/cassettes).
+CLAUDE_CODE_BETAS = "claude-code-20250219,interleaved-thinking-2025-05-14"
+VERSION = "2023-06-01"
+
+
+def send(client: RemoteClient, model: str, **headers: str) -> Answer:
+    body = {"model": model, "max_tokens": 32, "messages": [{"role": "user", "content": "Say ok."}]}
+    return client.request("POST", "/v1/messages", json=body,
+                          headers={"anthropic-version": VERSION, **headers})
+
+
+def assert_invalid_request(answer: Answer, header: str, value: str) -> None:
+    assert answer.status == 400, (f"{header}: {value} got {answer.status}, not the upstream's 400: "
+                                  f"the gateway did not forward the header unchanged")
+    assert not answer.findings("anthropic"), [str(f) for f in answer.findings("anthropic")]
+    error = answer.json["error"]
+    assert error["type"] == "invalid_request_error", error
+    assert header in error["message"] and value in error["message"], (
+        f"the error does not name the header and value (rewritten on the way?): {error['message']!r}")
+
+
+@pytest.fixture
+def client(remote_clients: dict[str, RemoteClient]) -> RemoteClient:
+    return remote_clients["anthropic"]
+
+
+@pytest.fixture
+def model(target: Target) -> str:
+    return target.model("claude-code")
+
+
+def test_unknown_beta_reaches_the_upstream(client: RemoteClient, model: str) -> None:
+    answer = send(client, model, **{"anthropic-beta": NOT_A_BETA})
+    assert_invalid_request(answer, "anthropic-beta", NOT_A_BETA)
+
+
+def test_claude_code_betas_are_accepted(client: RemoteClient, model: str) -> None:
+    answer = send(client, model, **{"anthropic-beta": CLAUDE_CODE_BETAS})
+    assert answer.status == 200, f"Claude Code's betas got {answer.status}: {answer.json}"
+    assert not answer.findings("anthropic")
+
+
+def test_invalid_version_reaches_the_upstream(client: RemoteClient, model: str) -> None:
+    assert_invalid_request(send(client, model, **{"anthropic-version": NOT_A_VERSION}),
+                           "anthropic-version", NOT_A_VERSION)
+
+
+@pytest.mark.mock_only
+def test_headers_arrive_unchanged(client: RemoteClient, model: str, gateway_ledger) -> None:  # type: ignore[no-untyped-def]
+    answer = send(client, model, **{"anthropic-beta": CLAUDE_CODE_BETAS})
+    assert answer.status == 200
+    (record,) = gateway_ledger.records(surface="anthropic")
+    assert record.headers["anthropic-beta"] == CLAUDE_CODE_BETAS
+    assert record.headers["anthropic-version"] == VERSION

@@ -1,0 +1,186 @@
+"""The OTLP/HTTP endpoint of any target (``--workspace-url``, else the embedded sink), judged
+by the OpenTelemetry protocol rules of SPEC section 4, per signal:
+
+- a valid protobuf export: 200, ``application/x-protobuf``, an ``Export*ServiceResponse``
+  without rejections; the same export gzip-compressed: the same;
+- an empty export request: 200 (the spec says an empty request succeeds);
+- an OTLP/JSON export (hex ids, integer enums, 64-bit integers as strings): 200 in JSON;
+- a protobuf body that is not an export, and JSON that is not JSON: 400 carrying a
+  ``google.rpc.Status`` in the request's media type.
+
+Requests are built from the official ``opentelemetry-proto`` messages and hand-written
+OTLP/JSON, never from this project's own encoder, so the sink cannot agree with itself.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+import uuid
+from typing import Any
+
+import pytest
+from google.protobuf.message import DecodeError, Message
+from google.rpc import code_pb2, status_pb2
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.metrics.v1.metrics_pb2 import (
+    AGGREGATION_TEMPORALITY_DELTA,
+    Metric,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+    Sum,
+)
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+from gateway_conformance.otlp.tables import Signal, TableName
+from gateway_conformance.pytest_fixtures.sink import OtlpUrls
+from gateway_conformance.remote import Answer, RemoteClient
+from gateway_conformance.target import Target
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+SIGNALS: list[Signal] = ["metrics", "logs", "spans"]
+RESPONSES: dict[Signal, type[Message]] = {
+    "metrics": metrics_service_pb2.ExportMetricsServiceResponse,
+    "logs": logs_service_pb2.ExportLogsServiceResponse,
+    "spans": trace_service_pb2.ExportTraceServiceResponse,
+}
+REJECTED = {"metrics": "rejected_data_points", "logs": "rejected_log_records", "spans": "rejected_spans"}
+
+
+def _resource(service: str) -> Resource:
+    return Resource(attributes=[KeyValue(key="service.name", value=AnyValue(string_value=service))])
+
+
+def export_request(signal: Signal, service: str) -> Message:
+    """One small, valid export of the signal, the way Claude Code's exporter shapes it."""
+    now = time.time_ns()
+    if signal == "metrics":
+        point = NumberDataPoint(as_int=3, start_time_unix_nano=now - 10**9, time_unix_nano=now,
+                                attributes=[KeyValue(key="type", value=AnyValue(string_value="input"))])
+        metric = Metric(name="claude_code.token.usage", unit="tokens", sum=Sum(
+            data_points=[point], aggregation_temporality=AGGREGATION_TEMPORALITY_DELTA, is_monotonic=True))
+        return metrics_service_pb2.ExportMetricsServiceRequest(resource_metrics=[ResourceMetrics(
+            resource=_resource(service), scope_metrics=[ScopeMetrics(metrics=[metric])])])
+    if signal == "logs":
+        record = LogRecord(time_unix_nano=now, observed_time_unix_nano=now, severity_number=9,
+                           body=AnyValue(string_value="claude_code.user_prompt"))
+        return logs_service_pb2.ExportLogsServiceRequest(resource_logs=[ResourceLogs(
+            resource=_resource(service), scope_logs=[ScopeLogs(log_records=[record])])])
+    span = Span(trace_id=uuid.uuid4().bytes, span_id=uuid.uuid4().bytes[:8], name="conformance",
+                kind=Span.SPAN_KIND_CLIENT, start_time_unix_nano=now - 10**6, end_time_unix_nano=now)
+    return trace_service_pb2.ExportTraceServiceRequest(resource_spans=[ResourceSpans(
+        resource=_resource(service), scope_spans=[ScopeSpans(spans=[span])])])
+
+
+def json_export(signal: Signal, service: str) -> dict[str, Any]:
+    """OTLP/JSON written by hand: lowerCamelCase, hex ids, integer enums, int64 as strings."""
+    now = str(time.time_ns())
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]}
+    if signal == "metrics":
+        point = {"asInt": "3", "startTimeUnixNano": now, "timeUnixNano": now}
+        metric = {"name": "claude_code.session.count", "sum": {"dataPoints": [point], "isMonotonic": True,
+                                                              "aggregationTemporality": 1}}
+        return {"resourceMetrics": [{"resource": resource, "scopeMetrics": [{"metrics": [metric]}]}]}
+    if signal == "logs":
+        record = {"timeUnixNano": now, "severityNumber": 9,
+                  "body": {"stringValue": "claude_code.api_request"}}
+        return {"resourceLogs": [{"resource": resource, "scopeLogs": [{"logRecords": [record]}]}]}
+    span = {"traceId": uuid.uuid4().hex, "spanId": uuid.uuid4().hex[:16], "name": "conformance", "kind": 3,
+            "startTimeUnixNano": now, "endTimeUnixNano": now}
+    return {"resourceSpans": [{"resource": resource, "scopeSpans": [{"spans": [span]}]}]}
+
+
+@pytest.fixture(params=SIGNALS)
+def signal(request: pytest.FixtureRequest) -> Signal:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def otlp(otlp_urls: OtlpUrls, otlp_token: str, target: Target) -> Any:
+    with RemoteClient(otlp_urls.workspace_url, otlp_token, timeouts=target.timeouts) as client:
+        yield client
+
+
+@pytest.fixture
+def post(otlp: RemoteClient, otlp_urls: OtlpUrls, otlp_tables: dict[Signal, TableName],
+         signal: Signal) -> Any:
+    path = otlp_urls.for_signal(signal).removeprefix(otlp_urls.workspace_url)
+
+    def send(body: bytes, media_type: str, **headers: str) -> Answer:
+        return otlp.request("POST", path, content=body, headers={
+            "content-type": media_type, "x-databricks-uc-table-name": str(otlp_tables[signal]), **headers})
+    return send
+
+
+@pytest.fixture
+def service() -> str:
+    return f"conformance-{uuid.uuid4().hex[:12]}"
+
+
+def assert_accepted(answer: Answer, signal: Signal, media_type: str) -> None:
+    assert answer.status == 200, f"{answer.status}: {answer.content[:300]!r}"
+    assert answer.response.content_type.split(";")[0].strip() == media_type, (
+        f"answered in {answer.response.content_type!r}, asked in {media_type}")
+    if media_type == PROTOBUF:
+        response = RESPONSES[signal].FromString(answer.content)
+        rejected = getattr(response.partial_success, REJECTED[signal])
+        assert not rejected, f"{rejected} rejected: {response.partial_success.error_message}"
+    else:
+        body = json.loads(answer.content or b"{}")
+        assert isinstance(body, dict), body
+        assert not int((body.get("partialSuccess") or {}).get(_camel(REJECTED[signal]), 0)), body
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def assert_status_error(answer: Answer, status: int, media_type: str) -> None:
+    assert answer.status == status, f"{answer.status}: {answer.content[:300]!r}"
+    assert answer.response.content_type.split(";")[0].strip() == media_type, answer.response.content_type
+    if media_type == PROTOBUF:
+        try:
+            error = status_pb2.Status.FromString(answer.content)
+        except DecodeError as exc:
+            raise AssertionError(f"the error body is not a google.rpc.Status: {answer.content[:200]!r}",
+                                 ) from exc
+        code, message = error.code, error.message
+    else:
+        body = json.loads(answer.content)
+        code, message = body.get("code"), body.get("message")
+    assert code == code_pb2.INVALID_ARGUMENT, f"google.rpc.Status code {code}, not INVALID_ARGUMENT (3)"
+    assert message, "the google.rpc.Status carries no message"
+
+
+def test_protobuf_export(post: Any, signal: Signal, service: str) -> None:
+    assert_accepted(post(export_request(signal, service).SerializeToString(), PROTOBUF), signal, PROTOBUF)
+
+
+def test_gzip_export(post: Any, signal: Signal, service: str) -> None:
+    body = gzip.compress(export_request(signal, service).SerializeToString())
+    assert_accepted(post(body, PROTOBUF, **{"content-encoding": "gzip"}), signal, PROTOBUF)
+
+
+def test_empty_export(post: Any, signal: Signal) -> None:
+    assert_accepted(post(b"", PROTOBUF), signal, PROTOBUF)
+
+
+def test_json_export(post: Any, signal: Signal, service: str) -> None:
+    assert_accepted(post(json.dumps(json_export(signal, service)).encode(), JSON), signal, JSON)
+
+
+def test_invalid_protobuf_is_400(post: Any) -> None:
+    assert_status_error(post(b"\xff\xff\xff not an export", PROTOBUF), 400, PROTOBUF)
+
+
+def test_invalid_json_is_400(post: Any) -> None:
+    assert_status_error(post(b'{"resourceMetrics": [', JSON), 400, JSON)
