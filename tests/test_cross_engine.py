@@ -32,8 +32,8 @@ CROSS = settings(max_examples=2, deadline=None, suppress_health_check=[HealthChe
 
 
 @pytest.fixture
-def engines(spark, tmp_path: Path) -> Iterator[tuple[SparkDeltaWriter, DeltaRsWriter]]:
-    spark_writer, rs_writer = SparkDeltaWriter(tmp_path, spark=spark), DeltaRsWriter(tmp_path)
+def engines(local_spark, tmp_path: Path) -> Iterator[tuple[SparkDeltaWriter, DeltaRsWriter]]:
+    spark_writer, rs_writer = SparkDeltaWriter(tmp_path, spark=local_spark), DeltaRsWriter(tmp_path)
     yield spark_writer, rs_writer
     rs_writer.close()
     spark_writer.close()

@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -90,14 +91,19 @@ def regressions_listed(output: str) -> set[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One healthy and one broken (every breakage at once) serve, each checked by a nested run."""
+    """One healthy and one broken (every breakage at once) serve, each checked by a nested run;
+    the two run side by side (each has its own processes and ports)."""
     folder = tmp_path_factory.mktemp("external")
-    out: dict[str, Any] = {}
-    for name, flags in (("healthy", ()), ("broken", ("--break", ",".join(BREAKAGES)))):
+
+    def checked(name: str, *flags: str) -> tuple[dict[str, Any], subprocess.CompletedProcess[str], Path]:
         with serve(*flags) as line:
             report = folder / f"{name}.json"
-            out[name] = (line, run_checks(line, report), report)
-    return out
+            return line, run_checks(line, report), report
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        healthy = pool.submit(checked, "healthy")
+        broken = pool.submit(checked, "broken", "--break", ",".join(BREAKAGES))
+        return {"healthy": healthy.result(), "broken": broken.result()}
 
 
 def test_healthy_gateway_passes_with_mock_only_checks_skipped(runs: dict[str, Any]) -> None:

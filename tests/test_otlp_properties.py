@@ -32,6 +32,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from gateway_conformance.otlp import strategies as otlp_st
 from gateway_conformance.otlp.decode import decode_json, encode_json
+from gateway_conformance.otlp.delta import read_table
 from gateway_conformance.otlp.rows import MappedRows, map_protobuf, map_request
 from gateway_conformance.otlp.schema import arrow_schema, table_properties
 from gateway_conformance.otlp.tables import Signal
@@ -446,7 +447,7 @@ def delta_write_and_read(root: Path, signal: Signal) -> WriteAndRead:
         write_deltalake(delta, table, mode="append")
         read = DeltaTable(path)
         assert read.metadata().configuration == {"otel.schemaVersion": "v1"}
-        return read.to_pyarrow_table()
+        return read_table(path)
     return write_and_read
 
 

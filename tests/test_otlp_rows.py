@@ -14,6 +14,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyVa
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 
 from gateway_conformance.otlp.decode import JSON, PROTOBUF, DecodeError, UnsupportedMediaType, encode_json
+from gateway_conformance.otlp.delta import read_table
 from gateway_conformance.otlp.rows import (
     map_body,
     map_logs,
@@ -189,7 +190,7 @@ def test_mixed_kinds_write_to_delta_without_slices(tmp_path: Path) -> None:
     delta = DeltaTable.create(str(tmp_path), schema=arrow_schema("metrics"),
                               configuration=table_properties("metrics"), raise_if_key_not_exists=False)
     write_deltalake(delta, table, mode="append")
-    assert DeltaTable(str(tmp_path)).to_pyarrow_table().to_pylist() == table.to_pylist()
+    assert read_table(tmp_path).to_pylist() == table.to_pylist()
 
 
 def metric_request(kind: str, **point: Any) -> ExportMetricsServiceRequest:

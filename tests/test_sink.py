@@ -353,3 +353,11 @@ def test_stop_lets_in_flight_requests_commit(tmp_path: Path) -> None:
         stopper.join(30)
     assert results[0].status_code == 200
     assert DeltaRsWriter(tmp_path).read(sink.table_names["metrics"]).num_rows == 1
+
+
+def test_a_body_too_large_even_to_drain_is_refused_unread(tmp_path: Path) -> None:
+    limits = SinkLimits(max_body_bytes=1024, drain_bytes=0)
+    with start_sink(tmp_path, "tiny", [TOKEN], limits=limits) as sink, httpx.Client(timeout=30) as client:
+        assert_refused(post(client, sink, b"\0" * 100_000), 413, code_pb2.RESOURCE_EXHAUSTED,
+                       "larger than the limit of 1024 bytes")
+        assert post(client, sink, gauge_request("small").SerializeToString()).status_code == 200

@@ -30,8 +30,8 @@ METRICS = TableName("main", "otel", "t_otel_metrics")
 
 
 @pytest.fixture
-def writer(spark, tmp_path: Path):
-    writer = SparkDeltaWriter(tmp_path, spark=spark)
+def writer(local_spark, tmp_path: Path):
+    writer = SparkDeltaWriter(tmp_path, spark=local_spark)
     yield writer
     writer.close()
 
@@ -72,13 +72,13 @@ def test_the_ddl_substitution_touches_only_the_table_name() -> None:
         assert ddl_with_name(signal, str(name)) == ddl(signal, "cat", "sch", "pre")
 
 
-def test_documented_ddl_runs_in_spark_with_schema_version_v1(writer: SparkDeltaWriter, spark) -> None:
+def test_documented_ddl_runs_in_spark_with_schema_version_v1(writer: SparkDeltaWriter, local_spark) -> None:
     for signal in SIGNALS:
         name = default_table(signal, "main", "otel", "ddl")
         writer.create_table(name, signal)
         writer.create_table(name, signal)  # idempotent
         shown = {row["key"]: row["value"] for row in
-                 spark.sql(f"SHOW TBLPROPERTIES main__otel.{name.table}").collect()}
+                 local_spark.sql(f"SHOW TBLPROPERTIES main__otel.{name.table}").collect()}
         assert shown["otel.schemaVersion"] == "v1"
         assert writer.table_signal(name) == (signal, "v1")
         assert writer.read(name).schema == arrow_schema(signal)
@@ -88,17 +88,17 @@ def test_documented_ddl_runs_in_spark_with_schema_version_v1(writer: SparkDeltaW
         assert created["operation"] == "CREATE TABLE"
 
 
-def test_three_part_names_map_to_a_one_part_namespace(writer: SparkDeltaWriter, spark) -> None:
+def test_three_part_names_map_to_a_one_part_namespace(writer: SparkDeltaWriter, local_spark) -> None:
     name = TableName("Cat_1", "sch", "x_otel_logs")
     writer.create_table(name, "logs")
     assert flat_namespace(name) == "Cat_1__sch"
     assert writer.identifier(name) == "Cat_1__sch.x_otel_logs"
-    detail = spark.sql("DESCRIBE TABLE EXTENDED Cat_1__sch.x_otel_logs").collect()
+    detail = local_spark.sql("DESCRIBE TABLE EXTENDED Cat_1__sch.x_otel_logs").collect()
     info = {row["col_name"]: row["data_type"] for row in detail}
     assert info["Type"] == "EXTERNAL"
     assert Path(info["Location"].removeprefix("file:")) == writer.tables_dir / "Cat_1" / "sch" / "x_otel_logs"
     with pytest.raises(Exception, match="REQUIRES_SINGLE_PART_NAMESPACE"):
-        spark.sql("SELECT * FROM spark_catalog.Cat_1.sch.x_otel_logs").collect()
+        local_spark.sql("SELECT * FROM spark_catalog.Cat_1.sch.x_otel_logs").collect()
 
 
 def test_rows_append_after_the_commit_and_read_back(writer: SparkDeltaWriter) -> None:
@@ -152,13 +152,14 @@ def test_concurrent_appends_share_one_commit(writer: SparkDeltaWriter) -> None:
     assert sorted(row["body"] for row in writer.read(LOGS).to_pylist()) == [f"r{index}" for index in range(5)]
 
 
-def test_table_signal_tells_missing_foreign_and_other_version_tables(writer: SparkDeltaWriter, spark) -> None:
+def test_table_signal_tells_missing_foreign_and_other_version_tables(writer: SparkDeltaWriter,
+                                                                     local_spark) -> None:
     assert writer.table_signal(TableName("main", "otel", "absent")) is None
     foreign = TableName("main", "otel", "foreign")
-    spark.sql(f"CREATE TABLE delta.`{writer.table_path(foreign)}` (x INT) USING DELTA")
+    local_spark.sql(f"CREATE TABLE delta.`{writer.table_path(foreign)}` (x INT) USING DELTA")
     assert writer.table_signal(foreign) == (None, None)
     v2 = TableName("main", "otel", "v2_otel_logs")
-    spark.sql(ddl_with_name("logs", f"delta.`{writer.table_path(v2)}`").replace("'v1'", "'v2'"))
+    local_spark.sql(ddl_with_name("logs", f"delta.`{writer.table_path(v2)}`").replace("'v1'", "'v2'"))
     assert writer.table_signal(v2) == ("logs", "v2")
 
 
@@ -169,26 +170,27 @@ def test_unknown_tables_are_refused(writer: SparkDeltaWriter) -> None:
         writer.read(TableName("main", "otel", "nope"))
 
 
-def test_a_name_left_by_an_earlier_writer_is_repointed_without_losing_its_data(spark, tmp_path: Path) -> None:
-    first = SparkDeltaWriter(tmp_path / "first", spark=spark)
+def test_a_name_left_by_an_earlier_writer_is_repointed_keeping_its_data(local_spark, tmp_path: Path) -> None:
+    first = SparkDeltaWriter(tmp_path / "first", spark=local_spark)
     first.create_table(LOGS, "logs")
     first.append(LOGS, log_rows(["first"]))
-    second = SparkDeltaWriter(tmp_path / "second", spark=spark)
+    second = SparkDeltaWriter(tmp_path / "second", spark=local_spark)
     second.create_table(LOGS, "logs")
     second.append(LOGS, log_rows(["second"]))
-    by_name = [row["body"] for row in spark.table(second.identifier(LOGS)).collect()]
+    by_name = [row["body"] for row in local_spark.table(second.identifier(LOGS)).collect()]
     assert by_name == ["second"]
     assert [row["body"] for row in first.read(LOGS).to_pylist()] == ["first"]
 
 
-def test_make_writer_builds_the_spark_engine(spark, tmp_path: Path) -> None:
-    made = make_writer("spark", tmp_path, spark=spark)
+def test_make_writer_builds_the_spark_engine(local_spark, tmp_path: Path) -> None:
+    made = make_writer("spark", tmp_path, spark=local_spark)
     assert isinstance(made, SparkDeltaWriter)
     made.close()
-    assert spark.sql("SELECT 1 AS one").collect()[0]["one"] == 1  # a borrowed session stays up
+    assert local_spark.sql("SELECT 1 AS one").collect()[0]["one"] == 1  # a borrowed session stays up
 
 
-def test_the_sink_conformance_suite_passes_on_the_spark_engine(pytester: pytest.Pytester, spark) -> None:
+def test_the_sink_conformance_suite_passes_on_the_spark_engine(pytester: pytest.Pytester,
+                                                               local_spark) -> None:
     """The shipped OTLP conformance tests (SDK exporters, bad input, ...), run in this process so
     they reuse this Spark session."""
     patterns = ("test*otlp*.py", "test*sink*.py")
@@ -202,11 +204,11 @@ def test_the_sink_conformance_suite_passes_on_the_spark_engine(pytester: pytest.
     assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0, result.stdout.str()[-3000:]
     # The sink's tables were created by the Spark writer: registered in this session's catalog.
     for signal in SIGNALS:
-        assert spark.catalog.tableExists(f"main__otel.{prefix}_otel_{signal}")
+        assert local_spark.catalog.tableExists(f"main__otel.{prefix}_otel_{signal}")
 
 
 @pytest.fixture
-def connect_session(spark) -> Iterator:
+def connect_session(local_spark) -> Iterator:
     """A Spark Connect client of a Connect server started on this session's JVM (127.0.0.1).
 
     The same code path as ``--spark-remote sc://...`` against a cluster, without a second JVM.
@@ -214,7 +216,7 @@ def connect_session(spark) -> Iterator:
     pytest.importorskip("grpc", reason="Spark Connect needs pyspark[connect] (grpcio)")
     from pyspark.sql.connect.session import SparkSession as ConnectSession
 
-    jvm = spark.sparkContext._jvm
+    jvm = local_spark.sparkContext._jvm
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -222,14 +224,15 @@ def connect_session(spark) -> Iterator:
     conf.set("spark.connect.grpc.binding.address", "127.0.0.1")
     conf.set("spark.connect.grpc.binding.port", str(port))
     service = jvm.org.apache.spark.sql.connect.service.SparkConnectService
-    service.start(spark.sparkContext._jsc.sc())
+    service.start(local_spark.sparkContext._jsc.sc())
     client = ConnectSession.builder.remote(f"sc://127.0.0.1:{port}").create()
     yield client
     client.stop()
     service.stop(jvm.scala.Option.empty(), jvm.scala.Option.empty())
 
 
-def test_spark_connect_creates_appends_and_enforces_by_name(connect_session, spark, tmp_path: Path) -> None:
+def test_spark_connect_creates_appends_and_enforces_by_name(connect_session, local_spark,
+                                                            tmp_path: Path) -> None:
     writer = SparkDeltaWriter(tmp_path, spark=connect_session)
     assert writer.remote
     name = TableName("main", "otel", "remote_otel_logs")
@@ -243,7 +246,7 @@ def test_spark_connect_creates_appends_and_enforces_by_name(connect_session, spa
     with pytest.raises(SchemaMismatch, match="flags:bigint"):  # a by-name insert would cast: refused first
         writer.append(name, widened)
     info = {row["col_name"]: row["data_type"] for row in
-            spark.sql("DESCRIBE TABLE EXTENDED main__otel.remote_otel_logs").collect()}
+            local_spark.sql("DESCRIBE TABLE EXTENDED main__otel.remote_otel_logs").collect()}
     assert info["Type"] == "MANAGED"  # the server owns the storage
     assert not (tmp_path / "main").exists()
     assert len(writer.read(name)) == 2

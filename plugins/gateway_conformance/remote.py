@@ -91,23 +91,21 @@ class Answer:
 
 
 def classify(exc: httpx.HTTPError) -> tuple[FailureKind, str]:
-    """What went wrong, as a kind and a short reason (the deepest cause's message)."""
-    cause: BaseException | None = exc
-    reasons = []
-    tls = False
-    while cause is not None:
-        tls = tls or isinstance(cause, ssl.SSLError)
-        if str(cause):
-            reasons.append(str(cause))
-        cause = cause.__cause__ or cause.__context__
-    reason = reasons[-1] if reasons else type(exc).__name__
+    """What went wrong, as a kind and a short reason. httpx raises its errors while handling
+    the transport's, so a TLS failure shows as an ``ssl.SSLError`` down the exception chain."""
+    reason = str(exc) or type(exc).__name__
+    chain: list[BaseException] = [exc]
+    while (link := chain[-1].__cause__ or chain[-1].__context__) is not None and len(chain) < 20:
+        chain.append(link)
+    ssl_error = next((e for e in chain if isinstance(e, ssl.SSLError)), None)
     if isinstance(exc, httpx.TimeoutException):
         phase = {httpx.ConnectTimeout: "connecting", httpx.ReadTimeout: "waiting for the answer",
                  httpx.WriteTimeout: "sending the request", httpx.PoolTimeout: "waiting for a connection"}
         doing = phase.get(type(exc), "talking to the gateway")
         return "timeout", f"no progress while {doing} ({type(exc).__name__})"
-    text = " ".join(reasons).lower()
-    if tls or any(word in text for word in ("ssl", "tls", "certificate")):
+    if ssl_error is not None:
+        return "tls", f"TLS handshake failed: {ssl_error}"
+    if any(word in reason.lower() for word in ("ssl", "tls", "certificate")):
         return "tls", f"TLS handshake failed: {reason}"
     if isinstance(exc, httpx.ConnectError):
         return "connect", f"cannot connect: {reason}"

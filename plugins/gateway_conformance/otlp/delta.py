@@ -42,6 +42,18 @@ class UnknownTable(LookupError):
     """The table does not exist under the writer's root."""
 
 
+def read_table(path: Path | str, columns: list[str] | None = None) -> pa.Table:
+    """A local Delta table's rows. Use this rather than ``DeltaTable.to_pyarrow_table()``.
+
+    It reads through a plain pyarrow filesystem, not deltalake's default Python-backed one:
+    reading through the latter in a process that committed from another thread aborts the
+    interpreter at exit now and then ("terminate called without an active exception",
+    about 1 run in 6 here), which fails a test run that passed.
+    """
+    local = pafs.SubTreeFileSystem(str(Path(path).resolve()), pafs.LocalFileSystem())
+    return DeltaTable(str(path)).to_pyarrow_dataset(filesystem=local).to_table(columns=columns)
+
+
 def has_offsets(array: pa.Array) -> bool:
     """Whether ``array`` or any array nested in it starts at a non-zero offset (is a slice)."""
     if array.offset:
@@ -125,24 +137,25 @@ class _Committer:
 
     def _run(self) -> None:
         while (batch := self._take_batch()) is not None:
+            outcome: int | BaseException
             try:
-                # A Table, not RecordBatchReader.from_batches: that one is a Python iterator, and
-                # delta-rs would wait for the GIL (held by mapping threads) before every batch.
+                # A Table streams through pyarrow's C++ reader; RecordBatchReader.from_batches
+                # would be a Python iterator that delta-rs needs the GIL for, batch by batch.
                 data = pa.Table.from_batches(commit_batches(self._schema, [rows for rows, _ in batch]),
                                              schema=self._schema)
                 write_deltalake(self._table, data, mode="append",
                                 commit_properties=CommitProperties(custom_metadata={APPENDS_KEY: len(batch)}))
-                version = self._table.version()
+                outcome = self._table.version()
             except BaseException as error:  # every waiter must learn the outcome
-                for _, future in batch:
-                    future.set_exception(error)
+                outcome = error
                 self._reload()
-            else:
-                for _, future in batch:
-                    future.set_result(version)
-            finally:
-                with self._cond:
-                    self._pending_rows -= sum(rows.num_rows for rows, _ in batch)
+            with self._cond:  # room for new rows before the waiters wake up and send more
+                self._pending_rows -= sum(rows.num_rows for rows, _ in batch)
+            for _, future in batch:
+                if isinstance(outcome, BaseException):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
 
     def _reload(self) -> None:
         """After a failed commit, start again from the table's state on disk."""
@@ -196,11 +209,7 @@ class DeltaRsWriter:
         path = self.table_path(name)
         if not DeltaTable.is_deltatable(str(path)):
             raise UnknownTable(f"no Delta table {name} at {path}")
-        # A plain pyarrow filesystem, not deltalake's default Python-backed one: reading through
-        # the latter after commits made on another thread aborts the interpreter at exit now and then
-        # ("terminate called without an active exception", ~1 run in 6 on 2 cores).
-        local = pafs.SubTreeFileSystem(str(path.resolve()), pafs.LocalFileSystem())
-        return DeltaTable(str(path)).to_pyarrow_dataset(filesystem=local).to_table()
+        return read_table(path)
 
     def close(self) -> None:
         with self._lock:

@@ -18,7 +18,7 @@ import pytest
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["spark"]
+__all__ = ["local_spark", "spark"]
 
 
 def _missing_engine() -> str | None:
@@ -46,3 +46,13 @@ def spark(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     yield session
     if running is None:
         session.stop()
+
+
+@pytest.fixture(scope="session")
+def local_spark(spark: SparkSession) -> SparkSession:
+    """The session, for tests that need the driver's files or JVM: skipped under Spark Connect."""
+    from gateway_conformance.otlp.spark import is_connect
+
+    if is_connect(spark):
+        pytest.skip("needs a local Spark session (files shared with delta-rs, its JVM); --spark-remote is on")
+    return spark

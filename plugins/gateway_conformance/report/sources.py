@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 from deltalake import DeltaTable
 
+from gateway_conformance.otlp.delta import read_table as read_delta
 from gateway_conformance.otlp.schema import table_suffix
 from gateway_conformance.otlp.tables import Signal, TableName
 
@@ -80,7 +81,7 @@ def read_table(tables_dir: Path, signal: Signal, table_prefix: str, columns: Seq
         return TableSource(signal, str(name), missing=f"tables directory {tables_dir} does not exist")
     if path is None:
         return TableSource(signal, str(name), missing=f"table {name} not found under {tables_dir}")
-    rows = DeltaTable(str(path)).to_pyarrow_table(columns=list(columns))
+    rows = read_delta(path, list(columns))
     empty = None if rows.num_rows else f"table {name} is empty"
     return TableSource(signal, str(name), rows=rows, missing=empty)
 
