@@ -19,7 +19,7 @@ from gateway_conformance.target import AGENT_SURFACES, Target
 
 AGENTS = [pytest.param(agent, id=agent) for agent in AGENT_SURFACES]
 # A long answer from any model, and from the mock (its echo responder honours this prompt).
-LONG_COUNT = 60
+LONG_COUNT = 300
 LONG_PROMPT = f"Count from 1 to {LONG_COUNT}, separated by spaces. Output only the numbers."
 SHORT_PROMPT = "Reply with the single word: ready."
 NO_SUCH_MODEL = "gateway-conformance-no-such-model"
@@ -27,7 +27,7 @@ BAD_TOKEN = "gateway-conformance-invalid-token"
 # The first event must arrive at least this share of the stream's duration before the last:
 # buffered streams arrive all at once (share ~0); a generating model spreads them out.
 MIN_SPREAD = 0.25
-MIN_LONG_EVENTS = 10
+MIN_LONG_EVENTS = 5  # some upstreams send many tokens per event
 
 
 def generate(surface: str, model: str, prompt: str, *, stream: bool, max_tokens: int = 512,
@@ -109,7 +109,7 @@ def test_stream_grammar(client: RemoteClient, surface: str, model: str) -> None:
 def test_streaming_not_buffered(client: RemoteClient, surface: str, model: str,
                                 record_property: Any) -> None:
     """The first event of a long generation arrives well before the last (SPEC: never buffer)."""
-    answer = ask(client, surface, model, LONG_PROMPT, stream=True, max_tokens=1024)
+    answer = ask(client, surface, model, LONG_PROMPT, stream=True, max_tokens=2048)
     assert answer.status == 200, f"{answer.status}: {answer.response.body_bytes()[:300]!r}"
     assert answer.response.is_stream, f"asked for a stream, got {answer.response.content_type!r}"
     times = [rec.t_ms for rec in answer.response.events or [] if rec.event.data is not None]

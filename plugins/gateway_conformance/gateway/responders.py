@@ -75,11 +75,13 @@ def new_call_id() -> str:
 
 
 # "Count from 1 to N" asks for a long answer, the way a conformance check asks a real model
-# for one; the mock then streams it at COUNT_PACE seconds per word, like a generating model,
-# so "the first event arrives well before the last" is observable through any gateway.
+# for one; the mock then streams it paced like a generating model (COUNT_PACE seconds per
+# word, the whole answer spread over at most COUNT_SPREAD seconds), so "the first event
+# arrives well before the last" is observable through any gateway.
 _COUNT = re.compile(r"\s*count from 1 to (\d{1,5})\b", re.IGNORECASE)
 MAX_COUNT = 5000
 COUNT_PACE = 0.01
+COUNT_SPREAD = 0.6
 
 
 class EchoResponder:
@@ -92,8 +94,9 @@ class EchoResponder:
         if request.tool_results:
             text = "Tool results received: " + " | ".join(request.tool_results)
         elif count is not None:
-            text = " ".join(str(n) for n in range(1, min(int(count.group(1)), MAX_COUNT) + 1))
-            pace = COUNT_PACE
+            numbers = min(int(count.group(1)), MAX_COUNT)
+            text = " ".join(str(n) for n in range(1, numbers + 1))
+            pace = min(COUNT_PACE, COUNT_SPREAD / max(numbers, 1))
         else:
             text = f"Echo: {request.prompt}"
         stop = "end_turn"
