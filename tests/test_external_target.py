@@ -276,3 +276,25 @@ def test_serve_without_the_sink_prints_no_workspace() -> None:
     with serve("--no-sink") as line:
         assert line["components"] == ["gateway"] and "workspace_url" not in line
         assert httpx.get(line["gateway_url"] + "/anthropic", timeout=10).status_code == 200
+
+
+# ---- the target profile's options ---------------------------------------------------------------
+
+def _run_suite(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--conformance",
+               "conformance/test_target_surfaces.py", *args]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_model_option_reaches_the_requests() -> None:
+    """A model the mock does not serve, for one agent only: only that agent's check fails."""
+    result = _run_suite("-k", "json_grammar", "--model", "codex=not-served-here")
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "1 failed, 3 passed" in result.stdout
+    assert "test_json_grammar[codex]" in result.stdout and "not-served-here" in result.stdout
+
+
+def test_malformed_model_option_is_a_usage_error() -> None:
+    result = _run_suite("--model", "claude=x")
+    assert result.returncode == 4
+    assert "--model: unknown agent 'claude'; known: claude-code, codex, cursor, gemini-cli" in result.stderr

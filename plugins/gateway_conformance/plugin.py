@@ -22,6 +22,15 @@ from gateway_conformance.resources import suite_dir
 
 TOKEN_ENV_DEFAULT = "GATEWAY_CONFORMANCE_TOKEN"
 
+# Registered here, not in an ini file, so an installed suite run from any folder knows them.
+MARKERS = {
+    "mock_only": "needs the embedded mock's internals (ledger, scripts, faults); "
+                 "skipped against an external target",
+    "spark": "needs the JVM Spark engine (pyspark + delta-spark)",
+    "agents": "launches a real agent CLI from ./node_modules",
+    "browser": "drives headless Chromium",
+}
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conformance", "gateway-conformance")
@@ -48,6 +57,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="how long a target check waits for the next bytes from the target (default 60)")
     group.addoption("--table-prefix", default="coding_agents", metavar="PREFIX",
                     help="Unity Catalog table prefix: <prefix>_otel_metrics, _otel_logs, _otel_spans")
+    group.addoption("--uc-catalog", default="main", metavar="CATALOG",
+                    help="Unity Catalog catalog of the telemetry tables (default main)")
+    group.addoption("--uc-schema", default="otel", metavar="SCHEMA",
+                    help="Unity Catalog schema of the telemetry tables (default otel)")
     group.addoption("--delta-engine", default="deltalake", choices=("deltalake", "spark"),
                     help="engine that writes the sink's Delta tables (default: deltalake, no JVM)")
     group.addoption("--spark-remote", default=None, metavar="sc://HOST:PORT",
@@ -59,7 +72,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "mock_only: needs the embedded mock's internals")
+    for name, meaning in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {meaning}")
     report_collector.configure(config)  # the conformance_check marker; results when asked for
     target_profile.configure(config)  # --model validated; --gateway-image started
     if not config.getoption("conformance"):

@@ -73,7 +73,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where the sink keeps its Delta tables (default: a temporary folder, "
                              "removed on exit)")
     parser.add_argument("--table-prefix", default="coding_agents", metavar="PREFIX",
-                        help="the sink's tables: main.otel.<PREFIX>_otel_{metrics,logs,spans}")
+                        help="the sink's tables: CATALOG.SCHEMA.<PREFIX>_otel_{metrics,logs,spans}")
+    parser.add_argument("--catalog", default="main", help="the sink's Unity Catalog catalog (default main)")
+    parser.add_argument("--schema", default="otel", help="the sink's Unity Catalog schema (default otel)")
+    parser.add_argument("--engine", choices=("deltalake", "spark"), default="deltalake",
+                        help="what writes the Delta tables (default deltalake; spark needs the [spark] "
+                             "extra)")
+    parser.add_argument("--spark-remote", default=None, metavar="sc://HOST:PORT",
+                        help="with --engine spark: a Spark Connect URL instead of a local session")
 
 
 def _pairs(values: Sequence[str], flag: str) -> list[tuple[str, str]]:
@@ -141,7 +148,9 @@ def start_otlp_sink(args: argparse.Namespace, tokens: Sequence[str], stack: Exit
     from gateway_conformance.otlp.sink import start_sink  # deltalake loads only when the sink runs
 
     tables_dir = args.tables_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gwc-")))
-    sink = start_sink(tables_dir, args.table_prefix, tokens)
+    engine_opts = {"remote": args.spark_remote} if args.engine == "spark" else {}
+    sink = start_sink(tables_dir, args.table_prefix, tokens, engine=args.engine, catalog=args.catalog,
+                      schema=args.schema, **engine_opts)
     stack.callback(sink.writer.close)
     info = {"workspace_url": sink.workspace_url, "tables_dir": str(tables_dir),
             "tables": {signal: str(name) for signal, name in sink.table_names.items()}}

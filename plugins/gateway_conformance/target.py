@@ -65,11 +65,6 @@ class Target:
     def external(self) -> bool:
         return self.gateway_url is not None
 
-    @property
-    def token(self) -> str | None:
-        """The external target's token, read from the environment at the moment it is needed."""
-        return os.environ.get(self.token_env) or None
-
     def model(self, agent: str) -> str:
         return self.models[agent]
 
@@ -109,9 +104,13 @@ class ContainerTarget:
         except DockerException as exc:
             self.skip_reason = f"--gateway-image {image}: no Docker engine reachable ({exc})"
             return
+        try:
+            url = f"http://{container.get_container_host_ip()}:{container.get_exposed_port(port)}"
+            _wait_for_http(url, IMAGE_START_TIMEOUT)
+        except BaseException:
+            container.stop()
+            raise
         self.container = container
-        url = f"http://{container.get_container_host_ip()}:{container.get_exposed_port(port)}"
-        _wait_for_http(url, IMAGE_START_TIMEOUT)
         self.config.option.gateway_url = url  # from here on the run is an external-target run
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:

@@ -20,8 +20,6 @@ from gateway_conformance.otlp.tables import SIGNALS, Signal, TableName
 
 __all__ = ["OtlpUrls", "delta_rows", "otlp_sink", "otlp_tables", "otlp_token", "otlp_urls"]
 
-CATALOG = "main"
-SCHEMA = "otel"
 
 
 @dataclass(frozen=True)
@@ -60,9 +58,10 @@ def otlp_token(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def otlp_tables(request: pytest.FixtureRequest) -> dict[Signal, TableName]:
-    """The documented tables of ``--table-prefix``: ``main.otel.<prefix>_otel_{metrics,logs,spans}``."""
-    prefix = request.config.getoption("table_prefix")
-    return {signal: default_table(signal, CATALOG, SCHEMA, prefix) for signal in SIGNALS}
+    """The documented tables: ``<--uc-catalog>.<--uc-schema>.<--table-prefix>_otel_{metrics,logs,spans}``."""
+    option = request.config.getoption
+    return {signal: default_table(signal, option("uc_catalog"), option("uc_schema"), option("table_prefix"))
+            for signal in SIGNALS}
 
 
 @pytest.fixture(scope="session")
@@ -73,8 +72,10 @@ def otlp_sink(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
         pytest.skip("needs the embedded OTLP sink and its Delta tables (--workspace-url is set)")
     engine = request.config.getoption("delta_engine")
     engine_opts = {"spark": request.getfixturevalue("spark")} if engine == "spark" else {}
-    handle = start_sink(tmp_path_factory.mktemp("delta-tables"), request.config.getoption("table_prefix"),
-                        [otlp_token], engine=engine, catalog=CATALOG, schema=SCHEMA, **engine_opts)
+    option = request.config.getoption
+    handle = start_sink(tmp_path_factory.mktemp("delta-tables"), option("table_prefix"), [otlp_token],
+                        engine=engine, catalog=option("uc_catalog"), schema=option("uc_schema"),
+                        **engine_opts)
     yield handle
     handle.stop()
 
