@@ -69,6 +69,19 @@ class Target:
         return self.models[agent]
 
 
+def external_token(config: pytest.Config) -> str:
+    """The external target's bearer token, from the variable ``--token-env`` names.
+
+    Called from fixtures: an unset variable skips the checks that need it, with the variable's
+    name in the reason, rather than failing them all for one missing export.
+    """
+    name = config.getoption("token_env")
+    token = os.environ.get(name)
+    if not token:
+        pytest.skip(f"external target: set the bearer token in ${name} (named by --token-env)")
+    return token
+
+
 def target_from_config(config: pytest.Config) -> Target:
     option = config.getoption
     read = float(option("remote_timeout"))

@@ -9,7 +9,6 @@ there and every handle skips: they need the mock's internals.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -27,6 +26,7 @@ from gateway_conformance.gateway.ledger import Ledger
 from gateway_conformance.gateway.policy import ManualClock, Policy
 from gateway_conformance.gateway.responders import ScriptedResponder
 from gateway_conformance.server import ServerHandle
+from gateway_conformance.target import external_token
 
 __all__ = [
     "RunningGateway",
@@ -103,11 +103,7 @@ def gateway_urls(request: pytest.FixtureRequest) -> dict[str, str]:
 def gateway_token(request: pytest.FixtureRequest) -> str:
     """A token the target accepts for every model (from ``--token-env`` when external)."""
     if _external_url(request.config):
-        name = request.config.getoption("token_env")
-        token = os.environ.get(name)
-        if not token:
-            pytest.skip(f"external target: set the token in ${name}")
-        return token
+        return external_token(request.config)
     return request.getfixturevalue("gateway").token
 
 

@@ -7,7 +7,6 @@ Delta tables are skipped with the reason.
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import pytest
 from gateway_conformance.otlp.schema import default_table
 from gateway_conformance.otlp.sink import ENDPOINTS, OTEL_PATH, SinkHandle, start_sink
 from gateway_conformance.otlp.tables import SIGNALS, Signal, TableName
+from gateway_conformance.target import external_token
 
 __all__ = ["OtlpUrls", "delta_rows", "otlp_sink", "otlp_tables", "otlp_token", "otlp_urls"]
 
@@ -48,11 +48,7 @@ def _external_workspace(config: pytest.Config) -> str | None:
 def otlp_token(request: pytest.FixtureRequest) -> str:
     """The bearer token: from ``--token-env`` for an external target, else a fresh random one."""
     if _external_workspace(request.config):
-        name = request.config.getoption("token_env")
-        token = os.environ.get(name)
-        if not token:
-            pytest.skip(f"--workspace-url is set but the token variable {name} is empty")
-        return token
+        return external_token(request.config)
     return f"gc-sink-{secrets.token_urlsafe(18)}"
 
 
