@@ -250,8 +250,12 @@ def test_claude_code_telemetry_lands_in_delta_and_matches_the_ledger(
 
 def test_gemini_cli_otlp_json_export_lands_in_all_three_tables(run_agent: AgentRunner, agent_sink: SinkHandle,
                                                                gateway_ledger: Ledger) -> None:
+    before = agent_sink.sink.acknowledged.copy()
     result = run_agent("gemini_cli", "Say something that is measured.", telemetry=True)
     assert result.ok, result.describe()
+    posted = agent_sink.sink.acknowledged - before
+    assert all(posted[signal, "application/json"] for signal in ("metrics", "logs", "spans")), \
+        f"Gemini CLI exports OTLP/JSON; the sink acknowledged {dict(posted)}"
     metrics = _rows(agent_sink, "metrics", "gemini-cli")
     names = {r["name"] for r in metrics}
     assert {"gemini_cli.api.request.count", "gemini_cli.token.usage"} <= names, names
@@ -265,8 +269,12 @@ def test_gemini_cli_otlp_json_export_lands_in_all_three_tables(run_agent: AgentR
 
 
 def test_codex_otlp_export_lands_in_all_three_tables(run_agent: AgentRunner, agent_sink: SinkHandle) -> None:
+    before = agent_sink.sink.acknowledged.copy()
     result = run_agent("codex", "Say something that is measured.", telemetry=True)
     assert result.ok, result.describe()
+    posted = agent_sink.sink.acknowledged - before
+    assert all(posted[signal, "application/x-protobuf"] for signal in ("metrics", "logs", "spans")), \
+        f"Codex exports OTLP protobuf; the sink acknowledged {dict(posted)}"
     assert "codex.api_request" in {r["name"] for r in _rows(agent_sink, "metrics", "codex_exec")}
     events = {_attrs(r["attributes"]).get("event.name") for r in _rows(agent_sink, "logs", "codex_exec")}
     assert {"codex.user_prompt", "codex.api_request"} <= events, events

@@ -102,3 +102,52 @@ def test_bad_flags_fail_cleanly(flag: str) -> None:
     result = subprocess.run([sys.executable, "-m", "gateway_conformance.cli", "serve", "--json", flag],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode != 0 and result.stdout == ""
+
+
+def _log_export(marker: str) -> bytes:
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+    request = ExportLogsServiceRequest()
+    records = request.resource_logs.add().scope_logs.add().log_records
+    for n in range(50):
+        record = records.add()
+        record.body.string_value = f"{marker}-{n}"
+        record.time_unix_nano = 1_700_000_000_000_000_000 + n
+    return request.SerializeToString()
+
+
+def test_sink_flags_and_acknowledged_rows_survive_sigterm(tmp_path) -> None:
+    """Exports in flight when SIGTERM arrives: every acknowledged one is in Delta after exit."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gateway_conformance.otlp.delta import read_table
+
+    tables = tmp_path / "tables"
+    flags = ("--tables-dir", str(tables), "--table-prefix", "ci", "--catalog", "cat", "--schema", "sch")
+    with serve(*flags) as (process, line):
+        assert line["tables"] == {"metrics": "cat.sch.ci_otel_metrics", "logs": "cat.sch.ci_otel_logs",
+                                  "spans": "cat.sch.ci_otel_spans"}
+        headers = {"content-type": "application/x-protobuf",
+                   "x-databricks-uc-table-name": line["tables"]["logs"],
+                   "authorization": f"Bearer {line['tokens']['default']}"}
+
+        def post(n: int) -> str | None:
+            try:
+                response = httpx.post(line["workspace_url"] + "/api/2.0/otel/v1/logs", headers=headers,
+                                      content=_log_export(f"req{n}"), timeout=30)
+            except httpx.TransportError:
+                return None  # refused once the server stopped: never acknowledged
+            return f"req{n}" if response.status_code == 200 else None
+
+        with ThreadPoolExecutor(8) as pool:
+            first = pool.submit(post, 0).result()
+            assert first == "req0"
+            pending = [pool.submit(post, n) for n in range(1, 40)]
+            process.send_signal(signal.SIGTERM)
+            acknowledged = {first} | {f.result() for f in pending} - {None}
+        assert process.wait(30) == 0
+
+    bodies = read_table(tables / "cat" / "sch" / "ci_otel_logs", ["body"]).column("body").to_pylist()
+    stored = {body.rsplit("-", 1)[0] for body in bodies}
+    assert acknowledged <= stored, f"acknowledged but lost: {sorted(acknowledged - stored)}"
+    assert len(bodies) == 50 * len(stored), "each stored export is whole, none twice"

@@ -18,7 +18,7 @@ from gateway_conformance.agents.profile import DEFAULT_TOKEN_ENV, ProfileError, 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("agent", choices=registry.names())
+    parser.add_argument("agent", type=registry.canonical, choices=registry.names())
     parser.add_argument("--home", required=True, type=Path, help="the HOME folder to write into")
     parser.add_argument("--gateway-url", required=True, metavar="URL",
                         help="the gateway root, e.g. https://<ai-gateway-url> (surface paths are added)")
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"variable holding the token (default {DEFAULT_TOKEN_ENV})")
     parser.add_argument("--model", help="model (endpoint) name; default: the documented one")
     parser.add_argument("--catalog", default="main")
-    parser.add_argument("--schema", default="default")
+    parser.add_argument("--schema", default="otel", help="(default otel, as `serve` and the suite use)")
     parser.add_argument("--table-prefix", default="coding_agents")
     parser.add_argument("--telemetry", action="store_true", help="add the OTLP telemetry settings")
     parser.add_argument("--as-documented", action="store_true",

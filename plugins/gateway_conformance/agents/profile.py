@@ -48,7 +48,7 @@ class TargetProfile:
     token_env: str = DEFAULT_TOKEN_ENV
     models: Mapping[str, str] = field(default_factory=dict)  # overrides of DEFAULT_MODELS
     catalog: str = "main"
-    schema: str = "default"
+    schema: str = "otel"
     table_prefix: str = "coding_agents"
     telemetry: bool = False
 

@@ -17,8 +17,15 @@ def names() -> list[str]:
     return list(_RENDERERS)
 
 
+def canonical(name: str) -> str:
+    """``claude-code`` -> ``claude_code``: the suite's options and the docs spell agents with
+    dashes (as their CLIs do), the fixture folders with underscores; both are accepted."""
+    return name.replace("-", "_")
+
+
 def get(name: str) -> Agent:
-    """The agent called ``name`` (``claude_code``, ``codex``, ``gemini_cli``, ``cursor``)."""
+    """The agent called ``name`` (``claude_code``, ``codex``, ``gemini_cli``, ``cursor``, or dashed)."""
+    name = canonical(name)
     if name not in _RENDERERS:
         raise KeyError(f"unknown agent {name!r}; known: {', '.join(_RENDERERS)}")
     return Agent(spec=AgentSpec.load(name), render=_RENDERERS[name])

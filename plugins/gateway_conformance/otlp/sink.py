@@ -28,6 +28,7 @@ from __future__ import annotations
 import hmac
 import random
 import threading
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,6 +146,9 @@ class OtlpSink:
         if not self._tokens:
             raise ValueError("the sink needs at least one accepted token")
         self._signals: dict[TableName, Signal] = {}  # tables already checked and found valid
+        # Acknowledged requests per (signal, media type): lets a check tell an exporter that
+        # posts OTLP/JSON (Gemini CLI) from one that posts protobuf, which the rows cannot show.
+        self.acknowledged: Counter[tuple[Signal, str]] = Counter()
         self._in_flight = 0
         self._map_limiter = anyio.CapacityLimiter(self.limits.map_threads)
         routes = [Route(f"{OTEL_PATH}/{path}", self._endpoint(signal), methods=["POST"])
@@ -172,6 +176,7 @@ class OtlpSink:
         finally:
             self._in_flight -= 1
         assert media_type is not None
+        self.acknowledged[signal, media_type] += 1
         return Response(encode(message, media_type), media_type=media_type)
 
     async def _export(self, request: Request, signal: Signal, media_type: str | None) -> Message:

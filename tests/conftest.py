@@ -1,0 +1,47 @@
+"""The Delta engines the sink's own tests run on: every sink test that writes tables runs on each.
+
+Issue 4 asks the Spark engine to pass the same sink tests as deltalake (bad input, no
+loss), so the engine is a fixture parameter rather than a second copy of the tests. The
+``spark`` parameter borrows the test session's one Spark session and carries the ``spark``
+mark, so ``-m "not spark"`` runs the deltalake half alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway_conformance.otlp.delta import make_writer
+from gateway_conformance.otlp.sink import SinkHandle, start_sink
+from gateway_conformance.otlp.tables import DeltaWriter
+
+
+@dataclass(frozen=True)
+class SinkEngine:
+    """An engine for ``start_sink``/``make_writer``, with the options it needs (a borrowed session)."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def start_sink(self, tables_dir: Path, table_prefix: str, tokens: Iterable[str],
+                   **kwargs: Any) -> SinkHandle:
+        return start_sink(tables_dir, table_prefix, tokens, engine=self.name, **self.options, **kwargs)
+
+    def writer(self, tables_dir: Path) -> DeltaWriter:
+        return make_writer(self.name, tables_dir, **self.options)
+
+
+@pytest.fixture(scope="module", params=["deltalake", pytest.param("spark", marks=pytest.mark.spark)])
+def sink_engine(request: pytest.FixtureRequest) -> SinkEngine:
+    """Module-scoped so pytest groups a module's tests by engine: one sink per engine, not per test.
+
+    Spark needs the local session (``local_spark``): these tests read the sink's tables as
+    files under their own temporary folder, which a Spark Connect server does not share.
+    """
+    if request.param == "spark":
+        return SinkEngine("spark", {"spark": request.getfixturevalue("local_spark")})
+    return SinkEngine(request.param)
