@@ -14,11 +14,6 @@ The row mapping reads protobuf through *lazy* twins of the request types
 ``bytes``. upb then leaves those parts unparsed (parsing is ~8x faster), and the mapping
 converts each distinct attribute encoding once per request instead of walking thousands
 of identical KeyValue messages through Python.
-
-The *attribute twin* of a metrics request (:func:`decode_point_attributes`) goes one step
-further for data points, the bulk of every request: its points declare nothing but their
-attribute list, so one ``SerializeToString()`` per point gives the whole list as one bytes
-key, where reading the lazy twin's list makes one bytes object per attribute.
 """
 
 from __future__ import annotations
@@ -105,31 +100,6 @@ def decode_protobuf_lazy(signal: Signal, body: bytes) -> Message:
         raise DecodeError(f"malformed protobuf {lazy_type.DESCRIPTOR.name}: {error}") from None
 
 
-def decode_point_attributes(body: bytes) -> Message:
-    """Parse a binary protobuf metrics export request into its attribute twin.
-
-    The twin is the lazy twin with every data point type reduced to its ``attributes``
-    (``repeated bytes``, field 7), and everything else in a point dropped as unknown: a
-    point's ``SerializeToString()`` is then exactly the wire encoding of its attribute list,
-    equal for equal lists. Every message above the points is declared as in the lazy twin,
-    so both twins of one body have the same points in the same places. Call it after
-    :func:`decode_protobuf_lazy` accepted ``body``: points are not checked here."""
-    twin = _lazy_types(points_attributes_only=True)[ExportMetricsServiceRequest.DESCRIPTOR.full_name]
-    try:
-        request = twin.FromString(body)
-    except ProtobufDecodeError as error:
-        raise DecodeError(f"malformed protobuf {twin.DESCRIPTOR.name}: {error}") from None
-    request.DiscardUnknownFields()
-    return request
-
-
-def point_attribute_list(encoded: bytes) -> tuple[bytes, ...]:
-    """The raw ``KeyValue`` list of a point's attribute-twin encoding (see above)."""
-    return tuple(_point_twin().FromString(encoded).attributes[:])
-
-
-_POINT_TYPES = frozenset(f"opentelemetry.proto.metrics.v1.{name}" for name in (
-    "NumberDataPoint", "HistogramDataPoint", "ExponentialHistogramDataPoint", "SummaryDataPoint"))
 _ANY_VALUE_FAMILY = frozenset(f"opentelemetry.proto.common.v1.{name}"
                               for name in ("AnyValue", "ArrayValue", "KeyValueList", "KeyValue"))
 _LAZY_FIELD_TYPES = frozenset((".opentelemetry.proto.common.v1.KeyValue",
@@ -137,19 +107,13 @@ _LAZY_FIELD_TYPES = frozenset((".opentelemetry.proto.common.v1.KeyValue",
 
 
 @cache
-def _lazy_types(points_attributes_only: bool = False) -> dict[str, type[Message]]:
-    """Full name of each request type -> its lazy twin (or attribute twin), built in a
-    private descriptor pool."""
+def _lazy_types() -> dict[str, type[Message]]:
+    """Full name of each request type -> its lazy twin, built in a private descriptor pool."""
     pool = descriptor_pool.DescriptorPool()
     added: set[str] = set()
 
     def make_lazy(messages: Any, package: str) -> None:
         for message in messages:
-            if points_attributes_only and f"{package}.{message.name}" in _POINT_TYPES:
-                attributes = [field for field in message.field if field.name == "attributes"]
-                message.ClearField("field")
-                message.ClearField("oneof_decl")
-                message.field.extend(attributes)
             if f"{package}.{message.name}" not in _ANY_VALUE_FAMILY:
                 for field in message.field:
                     if field.type_name in _LAZY_FIELD_TYPES:
@@ -174,14 +138,6 @@ def _lazy_types(points_attributes_only: bool = False) -> dict[str, type[Message]
         name = request_type.DESCRIPTOR.full_name
         lazy[name] = message_factory.GetMessageClass(pool.FindMessageTypeByName(name))
     return lazy
-
-
-@cache
-def _point_twin() -> type[Message]:
-    """A data point of the attribute twin: any of them, they are all alike."""
-    request = _lazy_types(points_attributes_only=True)[ExportMetricsServiceRequest.DESCRIPTOR.full_name]
-    return message_factory.GetMessageClass(request.DESCRIPTOR.file.pool.FindMessageTypeByName(
-        "opentelemetry.proto.metrics.v1.NumberDataPoint"))
 
 
 def decode_json(signal: Signal, body: bytes | str) -> Message:

@@ -19,10 +19,14 @@ the documentation leaves open are decided in ``docs/otlp-mapping.md``; in short:
 
 Speed: the mapping, not protobuf parsing, is the cost of ingestion. Requests are read
 through the lazy twins of :func:`~gateway_conformance.otlp.decode.decode_protobuf_lazy`,
-so each distinct attribute list is converted once per request; columns are built as
-Python lists and turned into one Arrow array each; per-metric, per-scope and per-resource
-values are built once and spread over their rows with ``take``. Every array is fresh,
-never a slice (delta-rs aborts the process on sliced structs holding lists or maps).
+so each distinct attribute list is converted once per request. A metric's points are read
+column by column with C-level ``map`` loops (a Python loop per point and field costs more
+than upb's parse); a metric holding a value to reject goes point by point instead, the
+plain reading of the rules, and ``tests/test_otlp_fast_paths.py`` holds the two paths
+equal. Columns are built as Python lists and turned into one Arrow array each;
+per-metric, per-scope and per-resource values are built once and spread over their rows
+with ``take`` by indices that Arrow expands from runs. Every array is fresh, never a
+slice (delta-rs aborts the process on sliced structs holding lists or maps).
 """
 
 from __future__ import annotations
@@ -32,10 +36,12 @@ import json
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import accumulate, chain
 from operator import attrgetter, itemgetter, methodcaller
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 from google.protobuf.message import Message
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -251,9 +257,21 @@ class _Lists:
         self.flat.extend(values[:])
         self.offsets.append(len(self.flat))
 
+    def add_all(self, lists: list[list[Any]]) -> None:
+        """``add`` for each of ``lists`` (already copied out of their containers)."""
+        self.flat.extend(chain.from_iterable(lists))
+        _extend_offsets(self.offsets, lists)
+
     def array(self, list_type: pa.ListType) -> pa.Array:
         return pa.ListArray.from_arrays(pa.array(self.offsets, pa.int32()),
                                         pa.array(self.flat, list_type.value_type), type=list_type)
+
+
+def _extend_offsets(offsets: list[int], lists: list[Any]) -> None:
+    """Append the end offset of each of ``lists``, laid end to end after ``offsets[-1]``."""
+    ends = list(accumulate(map(len, lists), initial=offsets[-1]))
+    del ends[0]
+    offsets.extend(ends)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,6 +298,54 @@ def _inexact(field: str, whole: int) -> str:
             f"(integers beyond 2**53 would lose digits)")
 
 
+def _number_values(messages: list[Any]) -> list[float | None] | None:
+    """The DOUBLE ``value`` of number points or exemplars, with C loops: ``as_double``, an
+    ``as_int`` as the same double, or NULL for neither. None when an ``as_int`` cannot be
+    held exactly (the caller then goes point by point to reject just that one).
+
+    An unset ``as_double`` reads 0.0, so a value that is not 0.0 (NaN included) is a set
+    ``as_double``: only the zeros need asking which member of the oneof is set, one by
+    one when they are a quarter of the values or fewer, else all in one C loop."""
+    doubles = list(map(_AS_DOUBLE, messages))
+    zeros = doubles.count(0.0)  # -0.0 too
+    if zeros * 4 <= len(doubles):
+        position = -1
+        for _ in range(zeros):
+            position = doubles.index(0.0, position + 1)
+            kind = messages[position].WhichOneof("value")
+            if kind == "as_int":
+                whole = messages[position].as_int
+                if float(whole) != whole:
+                    return None
+                doubles[position] = float(whole)
+            elif kind is None:
+                doubles[position] = None
+        return doubles
+    kinds = list(map(_WHICH_VALUE, messages))
+    size = len(kinds)
+    if kinds.count("as_double") == size:
+        return doubles
+    if kinds.count(None) == size:
+        return [None] * size
+    whole = list(map(_AS_INT, messages))  # 0 where unset
+    whole_doubles = list(map(float, whole))
+    if whole_doubles != whole:  # int == float compares exactly
+        return None
+    if kinds.count("as_int") == size:
+        return whole_doubles
+    return [number if kind == "as_double" else double if kind == "as_int" else None
+            for kind, number, double in zip(kinds, doubles, whole_doubles, strict=True)]
+
+
+def _optional(points: list[Any], field: str) -> list[float | None]:
+    """An ``optional double`` of each point, NULL where it is unset."""
+    values = list(map(attrgetter(field), points))
+    if 0.0 not in values:  # an unset one reads as 0.0 (and -0.0 == 0.0 is asked about too)
+        return values
+    present = list(map(methodcaller("HasField", field), points))
+    return [value if has else None for value, has in zip(values, present, strict=True)]
+
+
 def _counts_problem(field: str, counts: Any) -> str | None:
     if counts and max(counts) > LONG_MAX:
         index, value = next((i, c) for i, c in enumerate(counts) if c > LONG_MAX)
@@ -292,9 +358,26 @@ _START = attrgetter("start_time_unix_nano")
 _TIME = attrgetter("time_unix_nano")
 _FLAGS = attrgetter("flags")
 _AS_DOUBLE = attrgetter("as_double")
+_AS_INT = attrgetter("as_int")
 _EXEMPLARS = attrgetter("exemplars")
 _ATTRIBUTES = attrgetter("attributes")
+_FILTERED_ATTRIBUTES = attrgetter("filtered_attributes")
+_SPAN_ID = attrgetter("span_id")
+_TRACE_ID = attrgetter("trace_id")
 _WHICH_VALUE = methodcaller("WhichOneof", "value")
+_COUNT = attrgetter("count")
+_SUM = attrgetter("sum")
+_POSITIVE = attrgetter("positive")
+_NEGATIVE = attrgetter("negative")
+_BUCKET_COUNTS = attrgetter("bucket_counts")
+_EXPLICIT_BOUNDS = attrgetter("explicit_bounds")
+_ZERO_COUNT = attrgetter("zero_count")
+_ZERO_THRESHOLD = attrgetter("zero_threshold")
+_SCALE = attrgetter("scale")
+_OFFSET = attrgetter("offset")
+_QUANTILE_VALUES = attrgetter("quantile_values")
+_QUANTILE = attrgetter("quantile")
+_VALUE = attrgetter("value")
 _POINT_LONGS = ("start_time_unix_nano", "time_unix_nano")
 _POINT_INTS = ("flags",)
 
@@ -319,6 +402,25 @@ class _Exemplars:
             if exemplar.WhichOneof("value") == "as_int" and float(exemplar.as_int) != exemplar.as_int:
                 return _inexact(f"exemplars[{index}]", exemplar.as_int)
         return None
+
+    def add_all(self, lists: list[Any]) -> bool:
+        """``add`` for each point's exemplar list, column by column with C loops. Returns
+        False, having added nothing, when one has a :meth:`problem` (go point by point)."""
+        if not any(lists):
+            self.offsets.extend([self.offsets[-1]] * len(lists))
+            return True
+        exemplars = list(chain.from_iterable(map(_EVERYTHING, filter(None, lists))))
+        times = list(map(_TIME, exemplars))
+        values = _number_values(exemplars)
+        if values is None or max(times) > LONG_MAX:
+            return False
+        self.time.extend(times)
+        self.value.extend(values)
+        self.span_id.extend(map(_hex_id, map(_SPAN_ID, exemplars)))
+        self.trace_id.extend(map(_hex_id, map(_TRACE_ID, exemplars)))
+        self.attributes.add_all(map(_FILTERED_ATTRIBUTES, exemplars))
+        _extend_offsets(self.offsets, lists)
+        return True
 
     def add(self, exemplars: Any) -> None:
         for exemplar in exemplars:
@@ -355,7 +457,7 @@ class _PointKind:
         self.start: list[int] = []
         self.time: list[int] = []
         self.flags: list[int] = []
-        self.temporality: list[str] = []
+        self.temporality = _PerMetric()
         self.attributes = _Maps(cache)
         self.exemplars = _Exemplars(cache)
 
@@ -368,16 +470,31 @@ class _PointKind:
         raise NotImplementedError
 
     @staticmethod
+    def _common_columns(points: list[Any]) -> tuple[list[int], list[int], list[int]] | None:
+        """Start times, times and flags of ``points`` (C loops), or None if one is out of range."""
+        starts, times, flags = list(map(_START, points)), list(map(_TIME, points)), list(map(_FLAGS, points))
+        if points and (max(starts) > LONG_MAX or max(times) > LONG_MAX or max(flags) > INT_MAX):
+            return None
+        return starts, times, flags
+
+    def _extend_common(self, common: tuple[list[int], list[int], list[int]], points: list[Any]) -> None:
+        """Add what :meth:`_common_columns` read, and the attributes, of accepted ``points``."""
+        self.start.extend(common[0])
+        self.time.extend(common[1])
+        self.flags.extend(common[2])
+        self.attributes.add_all(map(_ATTRIBUTES, points))
+
+    @staticmethod
     def _common_problem(point: Any) -> str | None:
         """Slow path, reached only when a range check failed: say which field."""
         return _first_too_big(point, _POINT_LONGS, _POINT_INTS)
 
     def _add_temporality(self, data: Any, accepted: int) -> None:
-        self.temporality.extend([enum_text(TEMPORALITY_NAMES, data.aggregation_temporality)] * accepted)
+        self.temporality.add(enum_text(TEMPORALITY_NAMES, data.aggregation_temporality), accepted)
 
     def children(self) -> dict[str, list[Any] | pa.Array]:
         children = {"start_time_unix_nano": self.start, "time_unix_nano": self.time, "flags": self.flags,
-                    "aggregation_temporality": self.temporality,
+                    "aggregation_temporality": self.temporality.array(pa.string()),
                     "attributes": self.attributes.array(self.type.field("attributes").type)}
         if "exemplars" in self.type.names:  # summaries have none
             children["exemplars"] = self.exemplars.array(self.type.field("exemplars").type)
@@ -393,7 +510,7 @@ class _Number(_PointKind):
     def __init__(self, struct_type: pa.StructType, cache: _AttributeCache) -> None:
         super().__init__(struct_type, cache)
         self.value: list[float | None] = []
-        self.monotonic: list[bool] = []
+        self.monotonic = _PerMetric()
         self.is_sum = "is_monotonic" in struct_type.names
 
     def add_points(self, data: Any, reject: Reject) -> None:
@@ -404,40 +521,20 @@ class _Number(_PointKind):
         if self.is_sum:
             accepted = self.size - before
             self._add_temporality(data, accepted)
-            self.monotonic.extend([data.is_monotonic] * accepted)
+            self.monotonic.add(data.is_monotonic, accepted)
 
     def _add_columns(self, points: list[Any]) -> bool:
         """The common case column by column, with C loops (``map``) instead of a Python loop
-        per point: every field in range, all values doubles (or all unset).
+        per point: every field in range, every ``as_int`` exact.
         Returns False, having added nothing, when the points need :meth:`_add_each`."""
-        starts, times, flags = list(map(_START, points)), list(map(_TIME, points)), list(map(_FLAGS, points))
-        if not points or max(starts) > LONG_MAX or max(times) > LONG_MAX or max(flags) > INT_MAX:
-            return not points
-        kinds = list(map(_WHICH_VALUE, points))
-        if kinds.count("as_double") == len(points):
-            values = list(map(_AS_DOUBLE, points))
-        elif kinds.count(None) == len(points):
-            values = [None] * len(points)
-        else:
+        common = self._common_columns(points)
+        if common is None:
             return False
-        exemplar_lists = list(map(_EXEMPLARS, points))
-        with_exemplars = [exemplars for exemplars in exemplar_lists if exemplars]
-        if any(map(_Exemplars.problem, with_exemplars)):
+        values = _number_values(points)
+        if values is None or not self.exemplars.add_all(list(map(_EXEMPLARS, points))):
             return False
-        self.start.extend(starts)
-        self.time.extend(times)
-        self.flags.extend(flags)
+        self._extend_common(common, points)
         self.value.extend(values)
-        offsets = self.exemplars.offsets
-        if with_exemplars:
-            for exemplars in exemplar_lists:
-                if exemplars:
-                    self.exemplars.add(exemplars)
-                else:
-                    offsets.append(offsets[-1])
-        else:
-            offsets.extend([offsets[-1]] * len(points))
-        self.attributes.add_all(map(_ATTRIBUTES, points))
         return True
 
     def _add_each(self, points: list[Any], reject: Reject) -> None:
@@ -477,7 +574,7 @@ class _Number(_PointKind):
             add_attributes(point.attributes)
 
     def children(self) -> dict[str, list[Any] | pa.Array]:
-        return {**super().children(), "value": self.value, "is_monotonic": self.monotonic}
+        return {**super().children(), "value": self.value, "is_monotonic": self.monotonic.array(pa.bool_())}
 
 
 class _Histogram(_PointKind):
@@ -515,8 +612,53 @@ class _Histogram(_PointKind):
 
     def add_points(self, data: Any, reject: Reject) -> None:
         before = self.size
+        points = data.data_points[:]
+        if not self._add_columns(points):
+            self._add_each(points, reject)
+        self._add_temporality(data, self.size - before)
+
+    def _add_columns(self, points: list[Any]) -> bool:
+        """All points column by column with C loops, as :meth:`_Number._add_columns` does.
+        Returns False, having added nothing, when the points need :meth:`_add_each`."""
+        common = self._common_columns(points)
+        if common is None:
+            return False
+        counts = list(map(_COUNT, points))
+        if counts and max(counts) > LONG_MAX:
+            return False
+        if self.exponential:
+            positives, negatives = list(map(_POSITIVE, points)), list(map(_NEGATIVE, points))
+            bucket_lists = (list(map(_EVERYTHING, map(_BUCKET_COUNTS, positives))),
+                            list(map(_EVERYTHING, map(_BUCKET_COUNTS, negatives))))
+            zero_counts = list(map(_ZERO_COUNT, points))
+            if zero_counts and max(zero_counts) > LONG_MAX:
+                return False
+        else:
+            bucket_lists = (list(map(_EVERYTHING, map(_BUCKET_COUNTS, points))),)
+        if (max(chain.from_iterable(chain.from_iterable(bucket_lists)), default=0) > LONG_MAX
+                or not self.exemplars.add_all(list(map(_EXEMPLARS, points)))):
+            return False
+        self._extend_common(common, points)
+        self.count.extend(counts)
+        for field, column in (("sum", self.sum), ("min", self.min), ("max", self.max)):
+            column.extend(_optional(points, field))
+        if self.exponential:
+            self.scale.extend(map(_SCALE, points))
+            self.zero_count.extend(zero_counts)
+            self.zero_threshold.extend(map(_ZERO_THRESHOLD, points))
+            for side, buckets, lists in zip(("positive", "negative"), (positives, negatives), bucket_lists,
+                                            strict=True):
+                self.offsets[side].extend(map(_OFFSET, buckets))
+                self.buckets[side].add_all(lists)
+        else:
+            self.bucket_counts.add_all(bucket_lists[0])
+            self.explicit_bounds.add_all(list(map(_EVERYTHING, map(_EXPLICIT_BOUNDS, points))))
+        return True
+
+    def _add_each(self, points: list[Any], reject: Reject) -> None:
+        """Point by point, rejecting those that hold a value no column can."""
         exponential = self.exponential
-        for index, point in enumerate(data.data_points):
+        for index, point in enumerate(points):
             start, time, flags, count = (point.start_time_unix_nano, point.time_unix_nano, point.flags,
                                          point.count)
             if exponential:
@@ -555,7 +697,6 @@ class _Histogram(_PointKind):
             else:
                 self.bucket_counts.add(counts)
                 self.explicit_bounds.add(point.explicit_bounds)
-        self._add_temporality(data, self.size - before)
 
     def children(self) -> dict[str, list[Any] | pa.Array]:
         children = {**super().children(), "count": self.count, "sum": self.sum, "min": self.min,
@@ -584,9 +725,32 @@ class _Summary(_PointKind):
         self.quantile_value: list[float] = []
 
     def add_points(self, data: Any, reject: Reject) -> None:
+        points = data.data_points[:]
+        if not self._add_columns(points):
+            self._add_each(points, reject)
+
+    def _add_columns(self, points: list[Any]) -> bool:
+        """All points column by column with C loops, as :meth:`_Number._add_columns` does.
+        Returns False, having added nothing, when the points need :meth:`_add_each`."""
+        common = self._common_columns(points)
+        counts = list(map(_COUNT, points))
+        if common is None or (counts and max(counts) > LONG_MAX):
+            return False
+        self._extend_common(common, points)
+        self.count.extend(counts)
+        self.sum.extend(map(_SUM, points))
+        quantile_lists = list(map(_EVERYTHING, map(_QUANTILE_VALUES, points)))
+        quantiles = list(chain.from_iterable(quantile_lists))
+        self.quantile.extend(map(_QUANTILE, quantiles))
+        self.quantile_value.extend(map(_VALUE, quantiles))
+        _extend_offsets(self.quantile_offsets, quantile_lists)
+        return True
+
+    def _add_each(self, points: list[Any], reject: Reject) -> None:
+        """Point by point, rejecting those that hold a value no column can."""
         quantiles, values, quantile_offsets = (self.quantile.append, self.quantile_value.append,
                                                self.quantile_offsets.append)
-        for index, point in enumerate(data.data_points):
+        for index, point in enumerate(points):
             start, time, flags, count = (point.start_time_unix_nano, point.time_unix_nano, point.flags,
                                          point.count)
             if start > LONG_MAX or time > LONG_MAX or flags > INT_MAX or count > LONG_MAX:
@@ -654,13 +818,56 @@ class _Context:
                 url_column: _spread(pa.array(self.schema_url, pa.string()), rows)}
 
 
+class _PerMetric:
+    """A struct field whose value is the same for all points of a metric (temporality,
+    monotonicity): one value per metric, spread over its points by :class:`_Runs`."""
+
+    __slots__ = ("runs", "values")
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self.runs = _Runs()
+
+    def add(self, value: Any, points: int) -> None:
+        self.runs.add(len(self.values), points)
+        self.values.append(value)
+
+    def array(self, value_type: pa.DataType) -> pa.Array:
+        return _spread(pa.array(self.values, value_type), self.runs.indices())
+
+
 def _spread(values: pa.Array, indices: pa.Array) -> pa.Array:
     """One value per row from one value per resource/scope/metric (fresh arrays, no slices)."""
     return values.take(indices)
 
 
-def _indices(rows: list[int]) -> pa.Array:
-    return pa.array(rows, pa.int32())
+class _Runs:
+    """Row -> index of its resource, scope or metric, kept as runs (rows come grouped).
+
+    Arrow expands the runs (``run_end_decode``) into the int32 index column, so there is
+    no Python int per row."""
+
+    __slots__ = ("ends", "values")
+
+    def __init__(self) -> None:
+        self.ends: list[int] = []
+        self.values: list[int] = []
+
+    def add(self, value: int, rows: int) -> None:
+        """The next ``rows`` rows belong to value number ``value``."""
+        if rows:
+            self.ends.append((self.ends[-1] if self.ends else 0) + rows)
+            self.values.append(value)
+
+    @property
+    def rows(self) -> int:
+        return self.ends[-1] if self.ends else 0
+
+    def indices(self) -> pa.Array:
+        if not self.ends:
+            return pa.array([], pa.int32())
+        return pc.run_end_decode(pa.RunEndEncodedArray.from_arrays(
+            pa.array(self.ends, pa.int32()), pa.array(self.values, pa.int32())))
 
 
 class _Rejections:
@@ -693,8 +900,8 @@ class _Scopes:
     def __init__(self, schema: pa.Schema, cache: _AttributeCache, noun: str) -> None:
         self.resources = _Context(schema.field("resource").type, cache)
         self.scopes = _Context(schema.field("instrumentation_scope").type, cache)
-        self.resource_rows: list[int] = []
-        self.scope_rows: list[int] = []
+        self.resource_rows = _Runs()
+        self.scope_rows = _Runs()
         self.rejections = _Rejections(noun)
 
     def walk(self, resource_items: Any, resource_field: str, scope_field: str) -> Any:
@@ -710,12 +917,12 @@ class _Scopes:
                 yield where_s, resource_problem or scope_problem, scope_item
 
     def rows(self, count: int) -> None:
-        self.resource_rows.extend([len(self.resources.schema_url) - 1] * count)
-        self.scope_rows.extend([len(self.scopes.schema_url) - 1] * count)
+        self.resource_rows.add(len(self.resources.schema_url) - 1, count)
+        self.scope_rows.add(len(self.scopes.schema_url) - 1, count)
 
     def columns(self, url_column: str) -> dict[str, pa.Array]:
-        return {**self.resources.columns(_indices(self.resource_rows), "resource", "resource_schema_url"),
-                **self.scopes.columns(_indices(self.scope_rows), "instrumentation_scope", url_column)}
+        return {**self.resources.columns(self.resource_rows.indices(), "resource", "resource_schema_url"),
+                **self.scopes.columns(self.scope_rows.indices(), "instrumentation_scope", url_column)}
 
 
 def _map_metrics(request: Any) -> MappedRows:
@@ -726,7 +933,7 @@ def _map_metrics(request: Any) -> MappedRows:
     per_metric: dict[str, list[str]] = {"name": [], "description": [], "unit": [], "metric_type": []}
     metadata = _Maps(cache)
     segments: list[tuple[str, int, int]] = []  # (kind, first dense index, rows)
-    metric_rows: list[int] = []
+    metric_rows = _Runs()
 
     for where, scope_problem, scope_metrics in walker.walk(
             request.resource_metrics, "resource_metrics", "scope_metrics"):
@@ -745,7 +952,7 @@ def _map_metrics(request: Any) -> MappedRows:
             builder.add_points(data, reject)
             accepted = builder.size - first
             if accepted:
-                metric_rows.extend([len(per_metric["name"])] * accepted)
+                metric_rows.add(len(per_metric["name"]), accepted)
                 per_metric["name"].append(metric.name)
                 per_metric["description"].append(metric.description)
                 per_metric["unit"].append(metric.unit)
@@ -754,8 +961,8 @@ def _map_metrics(request: Any) -> MappedRows:
                 segments.append((kind, first, accepted))
                 walker.rows(accepted)
 
-    rows = len(metric_rows)
-    metric_indices = _indices(metric_rows)
+    rows = metric_rows.rows
+    metric_indices = metric_rows.indices()
     columns: dict[str, list[Any] | pa.Array] = {
         name: _spread(pa.array(values, pa.string()), metric_indices) for name, values in per_metric.items()}
     columns["metadata"] = _spread(metadata.array(schema.field("metadata").type), metric_indices)
