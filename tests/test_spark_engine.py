@@ -191,8 +191,12 @@ def test_make_writer_builds_the_spark_engine(local_spark, tmp_path: Path) -> Non
 
 def test_the_sink_conformance_suite_passes_on_the_spark_engine(pytester: pytest.Pytester,
                                                                local_spark) -> None:
-    """The shipped OTLP conformance tests (SDK exporters, bad input, ...), run in this process so
-    they reuse this Spark session."""
+    """The shipped OTLP conformance tests (SDK exporters; valid, gzip, empty and JSON exports;
+    invalid protobuf and JSON), run in this process so they reuse this Spark session.
+
+    The full bad-input matrix and the no-loss test under concurrency and faults run on Spark
+    through the ``sink_engine`` parameter of tests/test_sink.py and tests/test_sink_concurrency.py.
+    """
     patterns = ("test*otlp*.py", "test*sink*.py")
     suite = sorted({str(path) for pattern in patterns for path in suite_dir().glob(pattern)})
     assert suite, "no OTLP conformance tests found"
