@@ -9,11 +9,7 @@ if [ -x /usr/bin/chromium ]; then
   exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  SUDO="sudo"
-fi
-
-$SUDO apt-get update
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y chromium
+# shellcheck source=apt.sh
+. "$(dirname "$0")/apt.sh"
+apt_install chromium
 /usr/bin/chromium --version

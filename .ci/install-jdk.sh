@@ -12,11 +12,7 @@ if command -v java >/dev/null 2>&1; then
   fi
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  SUDO="sudo"
-fi
-
-$SUDO apt-get update
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y openjdk-17-jre-headless
+# shellcheck source=apt.sh
+. "$(dirname "$0")/apt.sh"
+apt_install openjdk-17-jre-headless
 java -version

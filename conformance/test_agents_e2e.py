@@ -248,14 +248,19 @@ def test_claude_code_telemetry_lands_in_delta_and_matches_the_ledger(
     assert sum(int(a["output_tokens"]) for a in api_requests) == sum(r.output_tokens for r in answered)
 
 
-def test_gemini_cli_otlp_json_export_lands_in_all_three_tables(run_agent: AgentRunner, agent_sink: SinkHandle,
-                                                               gateway_ledger: Ledger) -> None:
+def _run_exporting(run_agent: AgentRunner, agent_sink: SinkHandle, agent: str, media_type: str) -> None:
+    """Run ``agent`` with telemetry on; every signal must be acknowledged in ``media_type``."""
     before = agent_sink.sink.acknowledged.copy()
-    result = run_agent("gemini_cli", "Say something that is measured.", telemetry=True)
+    result = run_agent(agent, "Say something that is measured.", telemetry=True)
     assert result.ok, result.describe()
     posted = agent_sink.sink.acknowledged - before
-    assert all(posted[signal, "application/json"] for signal in ("metrics", "logs", "spans")), \
-        f"Gemini CLI exports OTLP/JSON; the sink acknowledged {dict(posted)}"
+    assert all(posted[signal, media_type] for signal in ("metrics", "logs", "spans")), \
+        f"{agent} exports OTLP as {media_type}; the sink acknowledged {dict(posted)}"
+
+
+def test_gemini_cli_otlp_json_export_lands_in_all_three_tables(run_agent: AgentRunner, agent_sink: SinkHandle,
+                                                               gateway_ledger: Ledger) -> None:
+    _run_exporting(run_agent, agent_sink, "gemini_cli", "application/json")
     metrics = _rows(agent_sink, "metrics", "gemini-cli")
     names = {r["name"] for r in metrics}
     assert {"gemini_cli.api.request.count", "gemini_cli.token.usage"} <= names, names
@@ -269,12 +274,7 @@ def test_gemini_cli_otlp_json_export_lands_in_all_three_tables(run_agent: AgentR
 
 
 def test_codex_otlp_export_lands_in_all_three_tables(run_agent: AgentRunner, agent_sink: SinkHandle) -> None:
-    before = agent_sink.sink.acknowledged.copy()
-    result = run_agent("codex", "Say something that is measured.", telemetry=True)
-    assert result.ok, result.describe()
-    posted = agent_sink.sink.acknowledged - before
-    assert all(posted[signal, "application/x-protobuf"] for signal in ("metrics", "logs", "spans")), \
-        f"Codex exports OTLP protobuf; the sink acknowledged {dict(posted)}"
+    _run_exporting(run_agent, agent_sink, "codex", "application/x-protobuf")
     assert "codex.api_request" in {r["name"] for r in _rows(agent_sink, "metrics", "codex_exec")}
     events = {_attrs(r["attributes"]).get("event.name") for r in _rows(agent_sink, "logs", "codex_exec")}
     assert {"codex.user_prompt", "codex.api_request"} <= events, events
