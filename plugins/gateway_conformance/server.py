@@ -65,8 +65,3 @@ class ServerHandle:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
-
-
-def serve_in_thread(app: Callable[..., Any], *, port: int = 0, name: str = "asgi") -> ServerHandle:
-    """Start ``app`` on 127.0.0.1 and return the handle once it accepts connections."""
-    return ServerHandle(app, port=port, name=name).start()

@@ -34,7 +34,6 @@ DOCUMENTED_MODELS: dict[str, str] = {
     "cursor": "databricks-gpt-5-2",
     "gemini-cli": "databricks-gemini-2-5-flash",
 }
-IMAGE_PORT_DEFAULT = 8080
 IMAGE_START_TIMEOUT = 60.0
 
 

@@ -119,10 +119,6 @@ class Policy:
             self.limits = self._default_limits
             self._windows: dict[str, _Window] = {}
 
-    @property
-    def identities(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(self._tokens.values()))
-
     def set_limits(self, *, qpm: int | None = None, tpm: int | None = None) -> None:
         with self._lock:
             self.limits = Limits(qpm=qpm, tpm=tpm)
