@@ -149,25 +149,27 @@ def _hex_id(raw: bytes) -> str | None:
 # Column builders: Python lists in, one fresh Arrow array out.
 
 
-def _assemble(struct_type: pa.StructType, children: dict[str, list[Any] | pa.Array]) -> pa.StructArray:
-    """A struct array in the DDL's field order; lists are converted with the DDL's types."""
+def _arrays(fields: Iterable[pa.Field], values: dict[str, list[Any] | pa.Array],
+            where: str) -> list[pa.Array]:
+    """One array per DDL field, in the DDL's order; lists are converted with the DDL's types.
+
+    A field the mapping has no values for is a bug in the mapping, not in the request."""
     arrays = []
-    for field in struct_type:
-        if field.name not in children:
-            raise KeyError(f"the mapping has no rule for field {field.name!r} of {struct_type}")
-        child = children[field.name]
-        arrays.append(child if isinstance(child, pa.Array) else pa.array(child, type=field.type))
+    for field in fields:
+        if field.name not in values:
+            raise KeyError(f"the mapping has no rule for field {field.name!r} of {where}")
+        value = values[field.name]
+        arrays.append(value if isinstance(value, pa.Array) else pa.array(value, type=field.type))
+    return arrays
+
+
+def _assemble(struct_type: pa.StructType, children: dict[str, list[Any] | pa.Array]) -> pa.StructArray:
+    arrays = _arrays(struct_type, children, str(struct_type))
     return pa.StructArray.from_arrays(arrays, fields=list(struct_type))
 
 
 def _table(schema: pa.Schema, columns: dict[str, list[Any] | pa.Array]) -> pa.Table:
-    arrays = []
-    for field in schema:
-        if field.name not in columns:
-            raise KeyError(f"the mapping has no rule for column {field.name!r}")
-        column = columns[field.name]
-        arrays.append(column if isinstance(column, pa.Array) else pa.array(column, type=field.type))
-    return pa.Table.from_arrays(arrays, schema=schema)
+    return pa.Table.from_arrays(_arrays(schema, columns, "the table"), schema=schema)
 
 
 def _list_of(list_type: pa.ListType, offsets: list[int], children: dict[str, Any]) -> pa.Array:
