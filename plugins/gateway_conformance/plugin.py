@@ -19,8 +19,7 @@ from gateway_conformance.pytest_fixtures.spark import *  # noqa: F403  (fixtures
 from gateway_conformance.pytest_fixtures.target import *  # noqa: F403  (fixtures, RemoteError hooks)
 from gateway_conformance.report import collector as report_collector
 from gateway_conformance.resources import suite_dir
-
-TOKEN_ENV_DEFAULT = "GATEWAY_CONFORMANCE_TOKEN"
+from gateway_conformance.target import DEFAULT_TOKEN_ENV
 
 # Registered here, not in an ini file, so an installed suite run from any folder knows them.
 MARKERS = {
@@ -38,28 +37,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="collect and run the gateway conformance suite shipped with the package")
     group.addoption("--agents-dir", action="append", default=[], metavar="DIR",
                     help="also replay the agent folders (agent.toml + cassettes/) under DIR; repeatable")
+    group.addoption("--target", default=None, metavar="FILE.toml",
+                    help="the target profile: gateway URL, per-surface paths, auth and headers, token "
+                         "variables, models, claims, expected failures (docs/platform-teams.md); "
+                         "the options below override it")
     group.addoption("--gateway-url", default=None, metavar="URL",
                     help="run against this gateway instead of the embedded mock")
     group.addoption("--workspace-url", default=None, metavar="URL",
                     help="OTLP endpoint root (…/api/2.0/otel/v1 lives under it) of the external target")
-    group.addoption("--token-env", default=TOKEN_ENV_DEFAULT, metavar="NAME",
+    group.addoption("--token-env", default=None, metavar="NAME",
                     help=f"environment variable holding the bearer token for an external target "
-                         f"(default {TOKEN_ENV_DEFAULT}); tokens are never taken from argv")
+                         f"(default {DEFAULT_TOKEN_ENV}); tokens are never taken from argv")
     group.addoption("--model", action="append", default=[], metavar="AGENT=MODEL",
                     help="the model to ask for on AGENT's surface (claude-code, codex, cursor, gemini-cli); "
                          "default: the documented databricks-* endpoint; repeatable")
     group.addoption("--gateway-image", default=None, metavar="IMAGE",
                     help="start this gateway image with testcontainers and run against it "
                          "(skips everything, with the reason, when no Docker engine is reachable)")
-    group.addoption("--gateway-image-port", default=8080, type=int, metavar="PORT",
+    group.addoption("--gateway-image-port", default=None, type=int, metavar="PORT",
                     help="the port the --gateway-image serves on inside the container (default 8080)")
-    group.addoption("--remote-timeout", default=60.0, type=float, metavar="SECONDS",
+    group.addoption("--remote-timeout", default=None, type=float, metavar="SECONDS",
                     help="how long a target check waits for the next bytes from the target (default 60)")
-    group.addoption("--table-prefix", default="coding_agents", metavar="PREFIX",
+    group.addoption("--table-prefix", default=None, metavar="PREFIX",
                     help="Unity Catalog table prefix: <prefix>_otel_metrics, _otel_logs, _otel_spans")
-    group.addoption("--uc-catalog", default="main", metavar="CATALOG",
+    group.addoption("--uc-catalog", default=None, metavar="CATALOG",
                     help="Unity Catalog catalog of the telemetry tables (default main)")
-    group.addoption("--uc-schema", default="otel", metavar="SCHEMA",
+    group.addoption("--uc-schema", default=None, metavar="SCHEMA",
                     help="Unity Catalog schema of the telemetry tables (default otel)")
     group.addoption("--delta-engine", default="deltalake", choices=("deltalake", "spark"),
                     help="engine that writes the sink's Delta tables (default: deltalake, no JVM)")
@@ -74,8 +77,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for name, meaning in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {meaning}")
+    target_profile.configure(config)  # profile + options merged; --gateway-image started
     report_collector.configure(config)  # the conformance_check marker; results when asked for
-    target_profile.configure(config)  # --model validated; --gateway-image started
     if not config.getoption("conformance"):
         return
     suite = suite_dir()

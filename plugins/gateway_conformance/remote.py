@@ -116,19 +116,43 @@ def classify(exc: httpx.HTTPError) -> tuple[FailureKind, str]:
     return "transport", f"{type(exc).__name__}: {reason}"
 
 
+AuthScheme = Literal["bearer", "x-api-key", "x-goog-api-key", "query-key"]
+
+
+def credentials(auth: AuthScheme, token: str | None) -> tuple[dict[str, str], dict[str, str]]:
+    """(headers, query parameters) that carry ``token`` in the surface's auth scheme: the
+    forms the vendors' own clients use (``Authorization: Bearer``, Anthropic's ``x-api-key``,
+    Gemini's ``x-goog-api-key`` or ``?key=``)."""
+    if not token:
+        return {}, {}
+    if auth == "bearer":
+        return {"authorization": f"Bearer {token}"}, {}
+    if auth == "query-key":
+        return {}, {"key": token}
+    return {auth: token}, {}
+
+
 class RemoteClient:
-    """Requests against one base URL with one bearer token, each bounded by :class:`Timeouts`."""
+    """Requests against one base URL with one token, each bounded by :class:`Timeouts`.
+
+    ``auth`` is how the token is sent (the target profile's scheme for the surface) and
+    ``headers`` go with every request (a profile's extra headers); a request's own headers
+    win over both.
+    """
 
     def __init__(self, base_url: str, token: str | None = None, *, timeouts: Timeouts = Timeouts(),
+                 auth: AuthScheme = "bearer", headers: Mapping[str, str] | None = None,
                  transport: httpx.BaseTransport | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeouts = timeouts
+        self.auth = auth
+        self.extra_headers = dict(headers or {})
         self._http = httpx.Client(timeout=timeouts.httpx(), transport=transport)
 
     def headers(self, token: str | None, extra: Mapping[str, str] | None) -> dict[str, str]:
-        auth = {"authorization": f"Bearer {token}"} if token else {}
-        return {**auth, **(extra or {})}
+        auth, _ = credentials(self.auth, token)
+        return {**self.extra_headers, **auth, **(extra or {})}
 
     def request(self, method: str, path: str, *, json: Any = None, content: bytes | None = None,
                 headers: Mapping[str, str] | None = None, token: str | Literal["default"] | None = "default",
@@ -136,11 +160,14 @@ class RemoteClient:
         """Send and read the whole answer (streams event by event, timed); any transport
         failure, or the ``total`` deadline passing, raises :class:`RemoteError`."""
         url = self.base_url + path
-        bearer = self.token if token == "default" else token
+        secret = self.token if token == "default" else token
+        _, params = credentials(self.auth, secret)
+        # merged into the path's own query (``?alt=sse``), which httpx's params= would replace
+        target = httpx.URL(url).copy_merge_params(params) if params else url
         t0 = time.perf_counter()
         try:
-            with self._http.stream(method, url, json=json, content=content,
-                                   headers=self.headers(bearer, headers)) as response:
+            with self._http.stream(method, target, json=json, content=content,
+                                   headers=self.headers(secret, headers)) as response:
                 bounded = _Bounded(response, t0 + self.timeouts.total)
                 recorded = read_response(bounded, t0)  # type: ignore[arg-type]
         except httpx.HTTPError as exc:

@@ -1,13 +1,23 @@
 """What the suite runs against: the embedded mock, a running gateway, or a gateway image.
 
-One :class:`Target` per run, read from the command line (``target_from_config``):
+One :class:`Target` per run, resolved once in ``pytest_configure`` (:func:`configure`) and
+kept in the config's stash (:func:`target_of`). It is merged from, lowest first:
 
-- embedded (default): the mock and the OTLP sink start in-process on 127.0.0.1;
-- ``--gateway-url`` / ``--workspace-url``: a running gateway and OTLP endpoint; the token
-  comes from the environment variable named by ``--token-env``, never from argv;
+1. the defaults (the embedded mock's layout, the documented models);
+2. the target profile, ``--target FILE.toml`` (:mod:`gateway_conformance.target_file`,
+   format in docs/platform-teams.md);
+3. the command line (``--gateway-url``, ``--workspace-url``, ``--token-env``, ``--model``,
+   ``--table-prefix``, ``--remote-timeout``, ``--gateway-image``...): an option given wins.
+
+The merged values are written back into ``config.option``, so code that reads an option
+(``config.getoption("gateway_url")``) sees the same target as code that reads the stash.
+
+- embedded (no URL): the mock and the OTLP sink start in-process on 127.0.0.1;
+- a URL: a running gateway; its token comes from the environment variable the profile (or
+  ``--token-env``) names, never from a file or argv;
 - ``--gateway-image IMAGE``: the image is started with testcontainers (the token passed into
-  the container's environment under the same variable name) and its mapped port becomes
-  ``--gateway-url``. Without a Docker engine every test is skipped with that reason.
+  the container's environment under the same variable name) and its mapped port becomes the
+  gateway URL.
 
 Models are per agent (``--model claude-code=databricks-claude-sonnet-4-5``), because a
 workspace serves the endpoints its admins created, not necessarily the documented ones.
@@ -15,31 +25,45 @@ workspace serves the endpoints its admins created, not necessarily the documente
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import get_args
 
 import httpx
 import pytest
 
-from gateway_conformance.remote import Timeouts
+from gateway_conformance.remote import AuthScheme, Timeouts
 
+AUTH_SCHEMES: tuple[AuthScheme, ...] = get_args(AuthScheme)
 # agent -> the surface it speaks (gateway/app.py surface names) and its documented model.
 AGENT_SURFACES: dict[str, str] = {"claude-code": "anthropic", "codex": "openai", "cursor": "cursor",
                                   "gemini-cli": "gemini"}
+SURFACES: tuple[str, ...] = ("anthropic", "openai", "cursor", "gemini")
+# Where the embedded mock (and `gateway-conformance serve`) serves each surface.
+DEFAULT_BASE_PATHS: dict[str, str] = {"anthropic": "/anthropic", "openai": "/openai/v1",
+                                      "cursor": "/cursor/v1", "gemini": "/gemini"}
 DOCUMENTED_MODELS: dict[str, str] = {
     "claude-code": "databricks-claude-opus-4-6",
     "codex": "databricks-gpt-5-2",
     "cursor": "databricks-gpt-5-2",
     "gemini-cli": "databricks-gemini-2-5-flash",
 }
+DEFAULT_TOKEN_ENV = "GATEWAY_CONFORMANCE_TOKEN"
+DEFAULT_TABLE_PREFIX = "coding_agents"
+DEFAULT_CATALOG = "main"
+DEFAULT_SCHEMA = "otel"
+DEFAULT_REMOTE_TIMEOUT = 60.0
+DEFAULT_IMAGE_PORT = 8080
 IMAGE_START_TIMEOUT = 60.0
 
 
-def parse_models(values: Iterable[str]) -> dict[str, str]:
-    """``AGENT=MODEL`` pairs over the documented defaults; unknown agents are an error."""
-    models = dict(DOCUMENTED_MODELS)
+def parse_models(values: Iterable[str], base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``AGENT=MODEL`` pairs over ``base`` (default: the documented models); unknown agents are an error."""
+    models = dict(DOCUMENTED_MODELS if base is None else base)
     for value in values:
         agent, sep, model = value.partition("=")
         if not sep or not model.strip():
@@ -51,85 +75,220 @@ def parse_models(values: Iterable[str]) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+class SurfaceProfile:
+    """How the gateway serves one surface: where, with which credential form, which headers."""
+
+    base_path: str
+    auth: AuthScheme = "bearer"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OtlpProfile:
+    """The OTLP/HTTP workspace root (endpoints under ``/api/2.0/otel/v1``) and its own token."""
+
+    url: str | None = None
+    token_env: str | None = None  # None: the gateway's token variable
+    table_prefix: str = DEFAULT_TABLE_PREFIX
+    catalog: str = DEFAULT_CATALOG
+    schema: str = DEFAULT_SCHEMA
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What the gateway says it serves; None means "everything". Checks outside it are
+    reported "not claimed", never failed (:mod:`gateway_conformance.expectations`)."""
+
+    agents: tuple[str, ...] | None = None
+    surfaces: tuple[str, ...] | None = None
+    profiles: tuple[str, ...] | None = None
+
+    def claims_agent(self, agent: str) -> bool:
+        """An agent is claimed when the agents list (if any) names it and the surfaces list
+        (if any) names its surface; the gateway's own checks (agent ``gateway``) always are."""
+        surface = AGENT_SURFACES.get(agent)
+        if surface is None:
+            return True
+        return ((self.agents is None or agent in self.agents)
+                and (self.surfaces is None or surface in self.surfaces))
+
+
+@dataclass(frozen=True)
+class UpstreamProfile:
+    """A ``gateway-conformance serve`` the gateway under test uses as its provider (upstream mode)."""
+
+    url: str
+    admin_token_env: str
+
+
+@dataclass(frozen=True)
+class VersionProbe:
+    """Where the gateway says its version: a header of, or a dotted JSON key in, ``GET path``."""
+
+    path: str
+    header: str | None = None
+    json: str | None = None
+
+
+@dataclass(frozen=True)
 class Target:
+    name: str | None = None
+    version: str | None = None
+    version_from: VersionProbe | None = None
     gateway_url: str | None = None
-    workspace_url: str | None = None
-    token_env: str = "GATEWAY_CONFORMANCE_TOKEN"
+    surfaces: Mapping[str, SurfaceProfile] = field(
+        default_factory=lambda: {s: SurfaceProfile(p) for s, p in DEFAULT_BASE_PATHS.items()})
+    token_env: str = DEFAULT_TOKEN_ENV
     models: Mapping[str, str] = field(default_factory=lambda: dict(DOCUMENTED_MODELS))
-    table_prefix: str = "coding_agents"
+    otlp: OtlpProfile = field(default_factory=OtlpProfile)
+    claims: Claims = field(default_factory=Claims)
+    expected_failures: Path | None = None
+    upstream: UpstreamProfile | None = None
     image: str | None = None
+    image_port: int = DEFAULT_IMAGE_PORT
     timeouts: Timeouts = field(default_factory=Timeouts)
+    source: Path | None = None  # the profile file, for messages
 
     @property
     def external(self) -> bool:
         return self.gateway_url is not None
 
+    @property
+    def workspace_url(self) -> str | None:
+        return self.otlp.url
+
+    @property
+    def otlp_token_env(self) -> str:
+        return self.otlp.token_env or self.token_env
+
+    @property
+    def table_prefix(self) -> str:
+        return self.otlp.table_prefix
+
     def model(self, agent: str) -> str:
         return self.models[agent]
 
+    def surface(self, surface: str) -> SurfaceProfile:
+        return self.surfaces.get(surface) or SurfaceProfile(DEFAULT_BASE_PATHS[surface])
 
-def external_token(config: pytest.Config) -> str:
-    """The external target's bearer token, from the variable ``--token-env`` names.
+    def surface_url(self, surface: str) -> str:
+        """The surface's base URL at the gateway (an SDK's ``base_url``)."""
+        if self.gateway_url is None:
+            raise ValueError("the embedded mock's URLs come from the running mock")
+        return self.gateway_url.rstrip("/") + self.surface(surface).base_path
 
-    Called from fixtures: an unset variable skips the checks that need it, with the variable's
-    name in the reason, rather than failing them all for one missing export.
+    def label(self) -> str:
+        """``name version`` for reports and messages."""
+        return " ".join(part for part in (self.name, self.version) if part) or "unnamed gateway"
+
+
+def external_token(config: pytest.Config, env: str | None = None) -> str:
+    """The external target's token, from the variable the profile (or ``--token-env``) names.
+
+    The preflight (:mod:`gateway_conformance.preflight`) already stopped a run whose variable
+    is unset; this skip only covers a fixture asked for outside such a run.
     """
-    name = config.getoption("token_env")
+    name = env or target_of(config).token_env
     token = os.environ.get(name)
     if not token:
-        pytest.skip(f"external target: set the bearer token in ${name} (named by --token-env)")
+        pytest.skip(f"external target: set the token in ${name} (named by the target profile or --token-env)")
     return token
 
 
-def target_from_config(config: pytest.Config) -> Target:
+_TARGET_KEY = pytest.StashKey["Target"]()
+
+
+def target_of(config: pytest.Config) -> Target:
+    """The run's target, resolved once by :func:`configure`."""
+    target = config.stash.get(_TARGET_KEY, None)
+    if target is None:
+        target = resolve(config)
+        config.stash[_TARGET_KEY] = target
+    return target
+
+
+def set_target(config: pytest.Config, target: Target) -> None:
+    """Replace the run's target (the image's mapped port, a version read from the gateway)."""
+    config.stash[_TARGET_KEY] = target
+    _write_back(config, target)
+
+
+def resolve(config: pytest.Config) -> Target:
+    """Defaults < the ``--target`` file < the command line."""
+    from gateway_conformance.target_file import load_target_file
+
     option = config.getoption
-    read = float(option("remote_timeout"))
-    return Target(gateway_url=option("gateway_url"), workspace_url=option("workspace_url"),
-                  token_env=option("token_env"), models=parse_models(option("model")),
-                  table_prefix=option("table_prefix"), image=option("gateway_image"),
-                  timeouts=Timeouts(read=read, total=max(read * 3, Timeouts.total)))
+    path = option("target", None)
+    target = load_target_file(Path(path)) if path else Target()
+    otlp = dataclasses.replace(
+        target.otlp,
+        url=option("workspace_url", None) or target.otlp.url,
+        table_prefix=option("table_prefix", None) or target.otlp.table_prefix,
+        catalog=option("uc_catalog", None) or target.otlp.catalog,
+        schema=option("uc_schema", None) or target.otlp.schema)
+    read = option("remote_timeout", None)
+    timeouts = (Timeouts(read=float(read), total=max(float(read) * 3, Timeouts.total)) if read is not None
+                else target.timeouts)
+    return dataclasses.replace(
+        target,
+        gateway_url=option("gateway_url", None) or target.gateway_url,
+        token_env=option("token_env", None) or target.token_env,
+        models=parse_models(option("model", None) or (), target.models),
+        otlp=otlp,
+        image=option("gateway_image", None) or target.image,
+        image_port=option("gateway_image_port", None) or target.image_port,
+        timeouts=timeouts)
+
+
+def _write_back(config: pytest.Config, target: Target) -> None:
+    """The merged values as options, for code that reads ``config.getoption``."""
+    opt = config.option
+    for name, value in (("gateway_url", target.gateway_url), ("workspace_url", target.otlp.url),
+                        ("token_env", target.token_env), ("table_prefix", target.otlp.table_prefix),
+                        ("uc_catalog", target.otlp.catalog), ("uc_schema", target.otlp.schema),
+                        ("gateway_image", target.image), ("gateway_image_port", target.image_port),
+                        ("remote_timeout", target.timeouts.read)):
+        if hasattr(opt, name):
+            setattr(opt, name, value)
 
 
 class ContainerTarget:
-    """Starts ``--gateway-image`` before collection and stops it at the end of the run."""
+    """Starts ``--gateway-image`` before collection and stops it at the end of the run.
+
+    Fails closed: without testcontainers or a Docker engine the run stops before it starts
+    (a run that skipped everything would look like one that passed).
+    """
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.container: object | None = None
-        self.skip_reason: str | None = None
 
     def start(self) -> None:
-        image = self.config.getoption("gateway_image")
+        target = target_of(self.config)
+        image = target.image
         try:
             from docker.errors import DockerException
             from testcontainers.core.container import DockerContainer
         except ImportError as exc:
-            self.skip_reason = f"--gateway-image needs testcontainers ({exc}); pip install testcontainers"
-            return
-        port = int(self.config.getoption("gateway_image_port"))
-        token_env = self.config.getoption("token_env")
+            raise pytest.UsageError(f"--gateway-image needs testcontainers ({exc}): "
+                                    f"pip install 'gateway-conformance[containers]'") from None
         try:  # the client connects to the engine as soon as the container object exists
-            container = DockerContainer(image).with_exposed_ports(port)
-            if os.environ.get(token_env):
-                container = container.with_env(token_env, os.environ[token_env])
+            container = DockerContainer(image).with_exposed_ports(target.image_port)
+            if os.environ.get(target.token_env):
+                container = container.with_env(target.token_env, os.environ[target.token_env])
             container.start()
         except DockerException as exc:
-            self.skip_reason = f"--gateway-image {image}: no Docker engine reachable ({exc})"
-            return
+            raise pytest.UsageError(f"--gateway-image {image}: no Docker engine reachable ({exc}); "
+                                    f"start Docker (or set DOCKER_HOST) or run without --gateway-image",
+                                    ) from None
         try:
-            url = f"http://{container.get_container_host_ip()}:{container.get_exposed_port(port)}"
+            url = f"http://{container.get_container_host_ip()}:{container.get_exposed_port(target.image_port)}"
             _wait_for_http(url, IMAGE_START_TIMEOUT)
         except BaseException:
             container.stop()
             raise
         self.container = container
-        self.config.option.gateway_url = url  # from here on the run is an external-target run
-
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        if self.skip_reason is not None:
-            skip = pytest.mark.skip(reason=self.skip_reason)
-            for item in items:
-                item.add_marker(skip)
+        set_target(self.config, dataclasses.replace(target, gateway_url=url))
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.container is not None:
@@ -151,9 +310,11 @@ def _wait_for_http(url: str, timeout: float) -> None:
 
 
 def configure(config: pytest.Config) -> None:
-    """From ``pytest_configure``: validate the target options, start the image if one is given."""
-    parse_models(config.getoption("model"))  # fail early on a malformed --model
-    if config.getoption("gateway_image") and not config.getoption("gateway_url"):
+    """From ``pytest_configure``: resolve the target (fails early on a bad profile or
+    ``--model``), write it back into the options, start the image if one is given."""
+    target = resolve(config)
+    set_target(config, target)
+    if target.image and not target.gateway_url:
         container = ContainerTarget(config)
         config.pluginmanager.register(container, "gateway-conformance-container")
         container.start()

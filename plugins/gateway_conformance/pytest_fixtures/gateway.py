@@ -26,7 +26,7 @@ from gateway_conformance.gateway.ledger import Ledger
 from gateway_conformance.gateway.policy import ManualClock, Policy
 from gateway_conformance.gateway.responders import ScriptedResponder
 from gateway_conformance.server import ServerHandle
-from gateway_conformance.target import external_token
+from gateway_conformance.target import external_token, target_of
 
 __all__ = [
     "RunningGateway",
@@ -93,15 +93,16 @@ def gateway(request: pytest.FixtureRequest) -> Iterator[RunningGateway]:
 @pytest.fixture(scope="session")
 def gateway_urls(request: pytest.FixtureRequest) -> dict[str, str]:
     """Base URL per surface name (``anthropic``, ``openai``, ``cursor``, ``gemini``)."""
-    external = _external_url(request.config)
-    if external:
-        return {s.name: external.rstrip("/") + s.prefix for s in default_surfaces()}
+    target = target_of(request.config)
+    if target.external:
+        return {s.name: target.surface_url(s.name) for s in default_surfaces()}
     return request.getfixturevalue("gateway").urls
 
 
 @pytest.fixture(scope="session")
 def gateway_token(request: pytest.FixtureRequest) -> str:
-    """A token the target accepts for every model (from ``--token-env`` when external)."""
+    """A token the target accepts for every model (from the profile's ``token_env`` or
+    ``--token-env`` when external)."""
     if _external_url(request.config):
         return external_token(request.config)
     return request.getfixturevalue("gateway").token

@@ -1,8 +1,9 @@
 """Fixtures for the OTLP sink: the running sink, its URLs and tables, and a Delta row reader.
 
-Against an external target (``--workspace-url``) the URLs and table names point there and
-the token comes from the ``--token-env`` variable; fixtures that need the embedded sink's
-Delta tables are skipped with the reason.
+Against an external target (``--workspace-url`` or the profile's ``[otlp] url``) the URLs and
+table names point there and the token comes from the profile's OTLP token variable; fixtures
+that need the embedded sink's Delta tables are skipped with the reason. An external gateway
+without an OTLP workspace URL skips the OTLP checks rather than judge the embedded sink.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 from gateway_conformance.otlp.schema import default_table
 from gateway_conformance.otlp.sink import ENDPOINTS, OTEL_PATH, SinkHandle, start_sink
 from gateway_conformance.otlp.tables import SIGNALS, Signal, TableName
-from gateway_conformance.target import external_token
+from gateway_conformance.target import external_token, target_of
 
 __all__ = ["OtlpUrls", "delta_rows", "otlp_sink", "otlp_tables", "otlp_token", "otlp_urls"]
 
@@ -41,14 +42,26 @@ class OtlpUrls:
 
 
 def _external_workspace(config: pytest.Config) -> str | None:
-    return config.getoption("workspace_url")
+    return target_of(config).workspace_url
+
+
+def _no_embedded_sink(config: pytest.Config) -> None:
+    """Against an external gateway the embedded sink is never the one judged: a pass there
+    would be credited to a gateway that was not asked."""
+    target = target_of(config)
+    if target.workspace_url:
+        pytest.skip("needs the embedded OTLP sink and its Delta tables (an OTLP workspace URL is set)")
+    if target.external:
+        pytest.skip("OTLP: the target has no OTLP workspace URL (set [otlp] url in the target profile "
+                    "or --workspace-url); the embedded sink is not the target")
 
 
 @pytest.fixture(scope="session")
 def otlp_token(request: pytest.FixtureRequest) -> str:
-    """The bearer token: from ``--token-env`` for an external target, else a fresh random one."""
+    """The bearer token: from the profile's ``[otlp] token_env`` (else the gateway's token
+    variable) for an external target, else a fresh random one."""
     if _external_workspace(request.config):
-        return external_token(request.config)
+        return external_token(request.config, target_of(request.config).otlp_token_env)
     return f"gc-sink-{secrets.token_urlsafe(18)}"
 
 
@@ -64,8 +77,7 @@ def otlp_tables(request: pytest.FixtureRequest) -> dict[Signal, TableName]:
 def otlp_sink(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
               otlp_token: str) -> Iterator[SinkHandle]:
     """The embedded sink (engine from ``--delta-engine``) with the prefix's three tables."""
-    if _external_workspace(request.config):
-        pytest.skip("needs the embedded OTLP sink and its Delta tables (--workspace-url is set)")
+    _no_embedded_sink(request.config)
     engine = request.config.getoption("delta_engine")
     engine_opts = {"spark": request.getfixturevalue("spark")} if engine == "spark" else {}
     option = request.config.getoption
@@ -82,6 +94,7 @@ def otlp_urls(request: pytest.FixtureRequest) -> OtlpUrls:
     external = _external_workspace(request.config)
     if external:
         return OtlpUrls.under(external)
+    _no_embedded_sink(request.config)
     sink: SinkHandle = request.getfixturevalue("otlp_sink")
     return OtlpUrls.under(sink.workspace_url)
 

@@ -13,22 +13,25 @@ from collections.abc import Iterator
 import pytest
 
 from gateway_conformance.remote import RemoteClient, RemoteError
-from gateway_conformance.target import Target, target_from_config
+from gateway_conformance.target import Target, target_of
 
 __all__ = ["pytest_runtest_call", "pytest_runtest_setup", "remote_clients", "target"]
 
 
 @pytest.fixture(scope="session")
 def target(request: pytest.FixtureRequest) -> Target:
-    """The target profile of this run: URLs, token variable, models per agent, table prefix."""
-    return target_from_config(request.config)
+    """The target of this run (profile + options): URLs, surfaces, token variables, models, claims."""
+    return target_of(request.config)
 
 
 @pytest.fixture(scope="session")
 def remote_clients(target: Target, gateway_urls: dict[str, str], gateway_token: str,
                    ) -> Iterator[dict[str, RemoteClient]]:
-    """Surface name -> a bounded client for that surface's base URL, with the target's token."""
-    clients = {surface: RemoteClient(url, gateway_token, timeouts=target.timeouts)
+    """Surface name -> a bounded client for that surface's base URL, with the target's token
+    sent in the surface's auth scheme, and the surface's extra headers."""
+    profiles = {surface: target.surface(surface) for surface in gateway_urls}
+    clients = {surface: RemoteClient(url, gateway_token, timeouts=target.timeouts,
+                                     auth=profiles[surface].auth, headers=profiles[surface].headers)
                for surface, url in gateway_urls.items()}
     yield clients
     for client in clients.values():
