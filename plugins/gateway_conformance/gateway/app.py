@@ -40,7 +40,7 @@ from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from gateway_conformance.gateway.faults import Fault, FaultQueue
-from gateway_conformance.gateway.ledger import Ledger, LedgerRecord
+from gateway_conformance.gateway.ledger import DEFAULT_WINDOW, RECORDED_QUERY, Ledger, LedgerRecord
 from gateway_conformance.gateway.policy import Clock, Limits, Policy, bearer_token
 from gateway_conformance.gateway.responders import (
     EchoResponder,
@@ -50,6 +50,8 @@ from gateway_conformance.gateway.responders import (
     input_tokens,
 )
 from gateway_conformance.gateway.turns import Endpoint, GatewayError, Surface
+from gateway_conformance.gateway.usage.capture import Exchange
+from gateway_conformance.gateway.usage.tags import request_tags
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +93,21 @@ class GatewayConfig:
     surfaces: Sequence[Surface] | None = None
     responder: Responder | None = None
     max_body_bytes: int = MAX_BODY_BYTES
+    #: Requests the in-memory ledger keeps (the usage tables keep every one).
+    ledger_window: int = DEFAULT_WINDOW
 
     def token_for(self, identity: str) -> str:
         return next(token for token, name in self.tokens.items() if name == identity)
+
+
+class UsageSink(Protocol):
+    """Takes each finished request (record and captured bytes) for the usage and inference
+    tables; must not block (it runs on the event loop, just before the last byte leaves)."""
+
+    def submit(self, record: LedgerRecord, exchange: Exchange) -> None: ...
+
+    def backlogged(self) -> bool:
+        """True while rows wait beyond the sink's bound: model calls then get 503."""
 
 
 class RawLayer(Protocol):
@@ -112,7 +126,9 @@ class Gateway:
         self.surfaces: dict[str, Surface] = {s.name: s for s in (config.surfaces or default_surfaces())}
         self.policy = Policy(config.tokens, config.models, permissions=config.permissions,
                              limits=config.limits, clock=config.clock)
-        self.ledger = Ledger()
+        self.ledger = Ledger(config.ledger_window)
+        # The usage and inference tables (gateway/usage/recorder.py), when the host gives them.
+        self.usage: UsageSink | None = None
         self.faults = FaultQueue()
         self.script = ScriptedResponder(config.responder or EchoResponder())
         # Consulted after auth; the cassette responder (traffic/replay.py) plugs in from above.
@@ -138,6 +154,12 @@ class Gateway:
         self.script.fallback = self.config.responder or EchoResponder()
         self.faults.clear()
         self.policy.reset()
+
+    def recorded(self, record: LedgerRecord, exchange: Exchange) -> None:
+        """A request is over: into the ledger window and, if configured, the tables."""
+        self.ledger.add(record)
+        if self.usage is not None:
+            self.usage.submit(record, exchange)
 
     def prefixes(self) -> dict[str, str]:
         return {name: surface.prefix for name, surface in self.surfaces.items()}
@@ -185,9 +207,11 @@ class _EndpointApp:
                               endpoint=self.endpoint.kind if self.endpoint else "unknown",
                               method=scope["method"], path=scope["path"])
         record.note_headers(headers)
-        out = _Responder(send, request_id, record, gw.ledger)
+        record.query = _recorded_query(scope.get("query_string", b""))
+        exchange = Exchange()
+        out = _Responder(send, request_id, record, exchange, gw.recorded)
         try:
-            await self._handle(scope, receive, headers, record, out)
+            await self._handle(scope, exchange.receive(receive), headers, record, out)
         except _Dropped:
             pass
         except GatewayError as err:
@@ -211,9 +235,19 @@ class _EndpointApp:
         if endpoint.kind == "probe":
             await out.json(200, {"status": "ok", "surface": surface.name})
             return
+        try:  # recorded even on a 401, but refused as malformed only once the caller is known
+            record.request_tags, bad_tags = request_tags(headers), None
+        except GatewayError as err:
+            bad_tags = err
         token = bearer_token(headers.get("authorization"), headers.get("x-goog-api-key"))
         identity = record.identity = gw.policy.authenticate(token)
+        if bad_tags is not None:
+            raise bad_tags
+        if gw.usage is not None and gw.usage.backlogged():
+            raise GatewayError(503, "overloaded", "The gateway is logging usage slower than it serves; "
+                               "retry shortly.", retry_after=1)
         if gw.replay is not None and gw.replay.handles(surface.name):
+            record.invocation_id = _invocation_id()
             record.status = await gw.replay.serve(surface, scope, receive, out._send)
             return
         if endpoint.kind == "models":
@@ -238,6 +272,7 @@ class _EndpointApp:
         gw.policy.admit(identity, tokens_in)
         fault = await self._fault(scope, record, out)
         reply = gw.script.respond(request)
+        record.invocation_id = _invocation_id()
         gw.policy.charge(identity, reply.output_tokens)
         record.input_tokens, record.output_tokens = reply.input_tokens, reply.output_tokens
         if request.stream:
@@ -262,6 +297,16 @@ class _EndpointApp:
         if fault.status is not None:
             raise fault.error()
         return fault
+
+
+def _invocation_id() -> str:
+    return f"inv_{uuid.uuid4().hex[:24]}"
+
+
+def _recorded_query(query_string: bytes) -> str:
+    """The allow-listed query parameters, in their order (an API key never is one)."""
+    pairs = [part for part in query_string.decode("latin-1").split("&") if part]
+    return "&".join(p for p in pairs if p.partition("=")[0] in RECORDED_QUERY)
 
 
 async def _read_json(receive: Receive, limit: int) -> dict[str, Any]:
@@ -299,14 +344,18 @@ class _Dropped(Exception):
 class _Responder:
     """Sends one response on the raw ASGI ``send`` and notes the outcome in the ledger record.
 
-    The record is committed just before the last byte leaves, so a client that has read its
-    whole response always finds the record in the ledger.
+    The record is committed just before the last byte leaves (the capturing ``send`` calls
+    :meth:`finish`), so a client that has read its whole response always finds the record
+    in the ledger, and the captured bytes are complete when it is handed on.
     """
 
-    def __init__(self, send: Send, request_id: str, record: LedgerRecord, ledger: Ledger) -> None:
-        self._send = send
+    def __init__(self, send: Send, request_id: str, record: LedgerRecord, exchange: Exchange,
+                 recorded: Callable[[LedgerRecord, Exchange], None]) -> None:
+        self._raw_send = send  # uvicorn's own, which drop() reaches behind
+        self._send = exchange.send(send, self.finish)
         self._record = record
-        self._ledger: Ledger | None = ledger
+        self._exchange = exchange
+        self._recorded: Callable[[LedgerRecord, Exchange], None] | None = recorded
         self._started_at = time.perf_counter()
         self._headers = [(b"request-id", request_id.encode()), (b"x-request-id", request_id.encode())]
         self.started = False
@@ -319,7 +368,6 @@ class _Responder:
                    *((k.lower().encode(), v.encode()) for k, v in (extra or {}).items())]
         self._start(status)
         await self._send({"type": "http.response.start", "status": status, "headers": headers})
-        self.finish()
         await self._send({"type": "http.response.body", "body": payload, "more_body": False})
 
     def _start(self, status: int) -> None:
@@ -329,13 +377,15 @@ class _Responder:
 
     def finish(self) -> None:
         """Commit the ledger record (once)."""
-        if self._ledger is not None:
+        if self._recorded is not None:
+            recorded, self._recorded = self._recorded, None
             self._record.latency_ms = (time.perf_counter() - self._started_at) * 1000
-            self._ledger.add(self._record)
-            self._ledger = None
+            self._record.status = self._record.status or self._exchange.status  # replayed bytes
+            recorded(self._record, self._exchange)
 
     async def error(self, surface: Surface, err: GatewayError) -> None:
         self._record.error_kind = err.kind
+        self._record.error_message = err.message
         if self.started:  # mid-stream: the status line is gone, all we can do is stop
             with contextlib.suppress(_Dropped):
                 await self.drop()
@@ -367,7 +417,6 @@ class _Responder:
             produced.append(time.perf_counter())
             await send({"type": "http.response.body", "body": event, "more_body": True})
         record.events = len(produced)
-        self.finish()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def drop(self) -> None:
@@ -379,7 +428,7 @@ class _Responder:
         record = self._record
         record.events = len(record.produced_at)
         record.status = record.status or 0
-        cycle = getattr(self._send, "__self__", None)
+        cycle = getattr(self._raw_send, "__self__", None)
         transport = getattr(cycle, "transport", None)
         if transport is None:
             raise RuntimeError("connection faults need uvicorn's HTTP protocol behind the ASGI send")

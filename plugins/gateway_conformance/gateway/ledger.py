@@ -2,23 +2,25 @@
 
 The dashboard question a platform team asks is "who used which model through which tool,
 how much, and did it work". Each record answers it without ever holding the token (only the
-identity it maps to). Records are plain dataclasses with ``to_dict()`` so the same rows can
-feed an admin route, a fixture, and later an inference-table writer.
+identity it maps to). Records are plain dataclasses with ``to_dict()`` so the same records
+feed the admin route, the fixtures, and the usage and inference tables (``gateway/usage``).
 
-Headers worth keeping are an allow-list, not a dump, so secrets never reach the ledger.
-``x-databricks-request-tags`` is the mock's name for caller-supplied tags (a JSON object or
-``key=value`` pairs separated by commas); the source page does not name one.
+The ledger is a bounded window (the last ``max_records`` requests): it is what tests and the
+admin route read back, while the Delta tables keep everything, so ``serve`` can run for
+days in a fixed amount of memory. Headers worth keeping are an allow-list, not a dump, so
+secrets never reach the ledger; request tags are read by ``gateway/usage/tags.py``.
 """
 
 from __future__ import annotations
 
-import json
 import threading
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-REQUEST_TAGS_HEADER = "x-databricks-request-tags"
+#: Records the ledger keeps by default: minutes of heavy traffic, a few MB at most.
+DEFAULT_WINDOW = 10_000
 
 # Headers recorded verbatim (lower-case names). Session ids: Claude Code sends
 # X-Claude-Code-Session-Id; Codex (0.133+) sends session-id / thread-id and an originator
@@ -35,10 +37,16 @@ RECORDED_HEADERS = (
     "originator",
     "x-goog-api-client",
 )
+#: Query parameters kept in the record's ``query`` (Gemini's ``?key=`` never is).
+RECORDED_QUERY = ("beta", "alt")
 SESSION_HEADERS = ("x-claude-code-session-id", "session-id", "session_id", "conversation_id")
+
+#: The agent name of the suite's own probe traffic (the dashboard leaves it out).
+SUITE_AGENT = "gateway-conformance"
 
 # user-agent prefix (lower-case) -> agent name; first match wins, so CLIs come before SDKs.
 _AGENTS = (
+    ("gateway-conformance", SUITE_AGENT),
     ("claude-cli", "claude-code"),
     ("claude-code", "claude-code"),
     ("codex", "codex"),
@@ -60,22 +68,6 @@ def guess_agent(user_agent: str | None) -> str:
     return "unknown"
 
 
-def parse_tags(value: str | None) -> dict[str, str]:
-    """Tags from the request-tags header; unparsable input is kept whole under ``raw``."""
-    if not value:
-        return {}
-    try:
-        decoded = json.loads(value)
-    except ValueError:
-        decoded = None
-    if isinstance(decoded, dict):
-        return {str(k): str(v) for k, v in decoded.items()}
-    pairs = [part.partition("=") for part in value.split(",")]
-    if all(sep and key.strip() for key, sep, _ in pairs):
-        return {key.strip(): val.strip() for key, _, val in pairs}
-    return {"raw": value}
-
-
 @dataclass
 class LedgerRecord:
     """One request as the usage table sees it. Times: ``started_at`` wall clock (epoch s)."""
@@ -95,6 +87,11 @@ class LedgerRecord:
     output_tokens: int = 0
     status: int = 0
     error_kind: str | None = None
+    error_message: str | None = None
+    # Query parameters on the allow-list (``beta``, ``alt``): never an API key passed as ``?key=``.
+    query: str = ""
+    # Set when a model (responder, cassette) was invoked: refusals have a request id but no invocation.
+    invocation_id: str | None = None
     fault: str | None = None
     latency_ms: float = 0.0
     first_byte_ms: float | None = None
@@ -113,19 +110,27 @@ class LedgerRecord:
         self.agent = guess_agent(self.user_agent)
         self.headers = {name: headers[name] for name in RECORDED_HEADERS if name in headers}
         self.session_id = next((headers[n] for n in SESSION_HEADERS if n in headers), None)
-        self.request_tags = parse_tags(headers.get(REQUEST_TAGS_HEADER))
 
 
 class Ledger:
-    """Append-only list of records, safe to read from the test thread while the server writes."""
+    """The last ``max_records`` records in arrival order, safe to read from the test thread
+    while the server writes. ``total`` counts every record ever added."""
 
-    def __init__(self) -> None:
-        self._records: list[LedgerRecord] = []
+    def __init__(self, max_records: int = DEFAULT_WINDOW) -> None:
+        if max_records < 1:
+            raise ValueError("a ledger keeps at least one record")
+        self._records: deque[LedgerRecord] = deque(maxlen=max_records)
         self._lock = threading.Lock()
+        self.total = 0
+
+    @property
+    def max_records(self) -> int:
+        return self._records.maxlen or 0
 
     def add(self, record: LedgerRecord) -> None:
         with self._lock:
             self._records.append(record)
+            self.total += 1
 
     def records(self, **match: Any) -> list[LedgerRecord]:
         """Records in arrival order, optionally only those whose fields equal ``match``."""
