@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from gateway_conformance.otlp.delta import DeltaRsWriter
 from gateway_conformance.otlp.rows import map_metrics
-from gateway_conformance.otlp.tables import DeltaWriter, TableName
+from gateway_conformance.tables.delta import DeltaRsWriter
+from gateway_conformance.tables.writer import DeltaWriter, TableName
 from otlp_ingest import claude_code_metrics
 
 
@@ -43,7 +43,7 @@ def bench_writer(writer: DeltaWriter, big: pa.Table, batches: int, small: pa.Tab
     """Seconds to create a (second) table, and rows/s of large sequential and small concurrent appends."""
     results: dict[str, float] = {}
     replay, live = (TableName("bench", "otel", f"{use}_otel_metrics") for use in ("replay", "live"))
-    results["create_s"] = _timed(lambda: writer.create_table(replay, "metrics"))
+    results["create_s"] = _timed(lambda: writer.create_table(replay, "otel_metrics"))
     writer.append(replay, big)  # warm-up: first commit pays class loading / file creation
     seconds = _timed(lambda: [writer.append(replay, big) for _ in range(batches)])
     results["large_rows_per_s"] = big.num_rows * batches / seconds
@@ -63,17 +63,17 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="delta-engines-") as root:
         start = time.perf_counter()
         rs = DeltaRsWriter(Path(root) / "deltalake")
-        rs.create_table(TableName("bench", "otel", "live_otel_metrics"), "metrics")
+        rs.create_table(TableName("bench", "otel", "live_otel_metrics"), "otel_metrics")
         rs_start = time.perf_counter() - start
         rs_results = bench_writer(rs, big, args.batches, small, args.small, 8)
         rs.close()
 
-        from gateway_conformance.otlp.spark import SparkDeltaWriter, spark_session
+        from gateway_conformance.tables.spark import SparkDeltaWriter, spark_session
 
         start = time.perf_counter()
         spark = spark_session(warehouse_dir=Path(root) / "warehouse")
         writer = SparkDeltaWriter(Path(root) / "spark", spark=spark)
-        writer.create_table(TableName("bench", "otel", "live_otel_metrics"), "metrics")
+        writer.create_table(TableName("bench", "otel", "live_otel_metrics"), "otel_metrics")
         spark_start = time.perf_counter() - start
         spark_results = bench_writer(writer, big, args.batches, small, args.small, 8)
         writer.close()

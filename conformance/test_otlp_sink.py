@@ -28,8 +28,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from gateway_conformance.otlp.tables import Signal, TableName
+from gateway_conformance.otlp.signals import Signal
 from gateway_conformance.pytest_fixtures.sink import OtlpUrls
+from gateway_conformance.tables.writer import TableName
 
 pytestmark = pytest.mark.mock_only
 

@@ -39,9 +39,10 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
-from gateway_conformance.otlp.tables import Signal, TableName
+from gateway_conformance.otlp.signals import Signal
 from gateway_conformance.pytest_fixtures.sink import OtlpUrls
 from gateway_conformance.remote import Answer, RemoteClient
+from gateway_conformance.tables.writer import TableName
 from gateway_conformance.target import Target
 
 PROTOBUF = "application/x-protobuf"

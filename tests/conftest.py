@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from gateway_conformance.otlp.delta import make_writer
 from gateway_conformance.otlp.sink import SinkHandle, start_sink
-from gateway_conformance.otlp.tables import DeltaWriter
+from gateway_conformance.tables.engines import make_writer
+from gateway_conformance.tables.writer import DeltaWriter
 
 
 @dataclass(frozen=True)

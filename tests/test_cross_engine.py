@@ -18,11 +18,12 @@ from deltalake import DeltaTable
 from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings
 
-from gateway_conformance.otlp.delta import DeltaRsWriter
 from gateway_conformance.otlp.rows import map_request
-from gateway_conformance.otlp.schema import arrow_schema
-from gateway_conformance.otlp.spark import SparkDeltaWriter
-from gateway_conformance.otlp.tables import SIGNALS, Signal, TableName
+from gateway_conformance.otlp.signals import KINDS, SIGNALS, Signal
+from gateway_conformance.tables.delta import DeltaRsWriter
+from gateway_conformance.tables.schema import arrow_schema
+from gateway_conformance.tables.spark import SparkDeltaWriter
+from gateway_conformance.tables.writer import TableInfo, TableName
 from test_otlp_properties import STRATEGIES, canonical
 
 pytestmark = pytest.mark.spark
@@ -56,13 +57,14 @@ def test_delta_rs_writes_the_schema_spark_derives_from_the_ddl(
     for signal in SIGNALS:
         by_spark = TableName("main", "otel", f"spark_otel_{signal}")
         by_rs = TableName("main", "otel", f"rs_otel_{signal}")
-        spark_writer.create_table(by_spark, signal)
-        rs_writer.create_table(by_rs, signal)
+        spark_writer.create_table(by_spark, KINDS[signal])
+        rs_writer.create_table(by_rs, KINDS[signal])
         spark_struct = json.loads(spark_writer.delta_schema_json(by_spark))
         assert schema_string(rs_writer.table_path(by_rs)) == spark_struct
         assert schema_string(spark_writer.table_path(by_spark)) == spark_struct
-        assert spark_writer.table_signal(by_rs) == (signal, "v1")  # Spark reads delta-rs's table property
-        assert rs_writer.table_signal(by_spark) == (signal, "v1")
+        documented = TableInfo(KINDS[signal], {"otel.schemaVersion": "v1"})
+        assert spark_writer.table_info(by_rs) == documented  # Spark reads delta-rs's table property
+        assert rs_writer.table_info(by_spark) == documented
 
 
 @pytest.mark.parametrize("signal", ["metrics", "logs", "spans"])
@@ -77,11 +79,11 @@ def test_each_engine_appends_to_the_others_table_and_both_read_the_same_rows(
         expected = as_multiset(pa.concat_tables([rows_a, rows_b]))
         for creator, other in ((spark_writer, rs_writer), (rs_writer, spark_writer)):
             name = TableName("main", "cross", f"t{uuid.uuid4().hex[:12]}")
-            creator.create_table(name, signal)
+            creator.create_table(name, KINDS[signal])
             other.append(name, rows_a)
             creator.append(name, rows_b)
             by_spark, by_rs = spark_writer.read(name), rs_writer.read(name)
-            assert by_spark.schema == by_rs.schema == arrow_schema(signal)
+            assert by_spark.schema == by_rs.schema == arrow_schema(KINDS[signal])
             assert as_multiset(by_spark) == as_multiset(by_rs) == expected
             appends = int(rows_a.num_rows > 0) + int(rows_b.num_rows > 0)
             assert DeltaTable(str(rs_writer.table_path(name))).version() == appends  # one commit each

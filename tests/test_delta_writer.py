@@ -11,18 +11,12 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from gateway_conformance.otlp import delta
-from gateway_conformance.otlp.delta import (
-    APPENDS_KEY,
-    DeltaRsWriter,
-    UnknownTable,
-    WriterOverloaded,
-    commit_batches,
-    has_offsets,
-    make_writer,
-)
-from gateway_conformance.otlp.schema import arrow_schema
-from gateway_conformance.otlp.tables import SIGNALS, TableName
+from gateway_conformance.otlp.signals import KINDS, SIGNALS
+from gateway_conformance.tables import delta
+from gateway_conformance.tables.delta import APPENDS_KEY, DeltaRsWriter, commit_batches, has_offsets
+from gateway_conformance.tables.engines import make_writer
+from gateway_conformance.tables.schema import arrow_schema
+from gateway_conformance.tables.writer import TableInfo, TableName, UnknownTable, WriterOverloaded
 
 METRICS = TableName("main", "otel", "t_otel_metrics")
 
@@ -34,13 +28,13 @@ def metric_rows(names: list[str]) -> pa.Table:
          "exponential_histogram": {"count": 3, "scale": 2, "attributes": [("a", "1")],
                                    "positive_bucket": {"offset": 1, "bucket_counts": [1, 2]},
                                    "negative_bucket": {"offset": 0, "bucket_counts": []}}}
-        for name in names], schema=arrow_schema("metrics"))
+        for name in names], schema=arrow_schema("otel_metrics"))
 
 
 @pytest.fixture
 def writer(tmp_path: Path):
     writer = DeltaRsWriter(tmp_path)
-    writer.create_table(METRICS, "metrics")
+    writer.create_table(METRICS, "otel_metrics")
     yield writer
     writer.close()
 
@@ -54,33 +48,33 @@ def test_tables_are_created_from_the_ddl_at_catalog_schema_table(tmp_path: Path)
     try:
         for signal in SIGNALS:
             name = TableName("cat", "sch", f"p_{signal}")
-            writer.create_table(name, signal)
-            writer.create_table(name, signal)  # idempotent: no second commit
+            writer.create_table(name, KINDS[signal])
+            writer.create_table(name, KINDS[signal])  # idempotent: no second commit
             table = DeltaTable(str(tmp_path / "cat" / "sch" / f"p_{signal}"))
             assert table.version() == 0
             assert table.metadata().configuration == {"otel.schemaVersion": "v1"}
-            assert pa.schema(table.schema().to_arrow()) == arrow_schema(signal)
-            assert writer.table_signal(name) == (signal, "v1")
-            assert writer.read(name).schema == arrow_schema(signal)
+            assert pa.schema(table.schema().to_arrow()) == arrow_schema(KINDS[signal])
+            assert writer.table_info(name) == TableInfo(KINDS[signal], {"otel.schemaVersion": "v1"})
+            assert writer.read(name).schema == arrow_schema(KINDS[signal])
     finally:
         writer.close()
 
 
-def test_table_signal_tells_missing_foreign_and_other_version_tables(tmp_path: Path) -> None:
+def test_table_info_tells_missing_foreign_and_other_version_tables(tmp_path: Path) -> None:
     writer = DeltaRsWriter(tmp_path)
-    assert writer.table_signal(TableName("main", "otel", "absent")) is None
+    assert writer.table_info(TableName("main", "otel", "absent")) is None
     foreign = TableName("main", "otel", "foreign")
     write_deltalake(str(writer.table_path(foreign)), pa.table({"x": [1]}))
-    assert writer.table_signal(foreign) == (None, None)
+    assert writer.table_info(foreign) == TableInfo(None, {})
     v2 = TableName("main", "otel", "v2_otel_logs")
-    DeltaTable.create(str(writer.table_path(v2)), arrow_schema("logs"),
+    DeltaTable.create(str(writer.table_path(v2)), arrow_schema("otel_logs"),
                       configuration={"otel.schemaVersion": "v2"}, raise_if_key_not_exists=False)
-    assert writer.table_signal(v2) == ("logs", "v2")
+    assert writer.table_info(v2) == TableInfo("otel_logs", {"otel.schemaVersion": "v2"})
     retyped = TableName("main", "otel", "retyped")  # documented column names, one type changed
-    schema = arrow_schema("logs")
+    schema = arrow_schema("otel_logs")
     index = schema.get_field_index("body")
     DeltaTable.create(str(writer.table_path(retyped)), schema.set(index, pa.field("body", pa.int64())))
-    assert writer.table_signal(retyped) == (None, None)
+    assert writer.table_info(retyped) == TableInfo(None, {})
     writer.close()
 
 
@@ -101,9 +95,9 @@ def test_sliced_nested_rows_are_rebuilt_before_delta_rs_sees_them(tmp_path: Path
 import sys
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 from test_delta_writer import METRICS, metric_rows
-from gateway_conformance.otlp.delta import DeltaRsWriter
+from gateway_conformance.tables.delta import DeltaRsWriter
 writer = DeltaRsWriter({str(tmp_path)!r})
-writer.create_table(METRICS, "metrics")
+writer.create_table(METRICS, "otel_metrics")
 rows = metric_rows([f"m{{i}}" for i in range(30)])
 writer.append(METRICS, rows.slice(10, 5))
 writer.append(METRICS, __import__("pyarrow").concat_tables([rows.slice(0, 2), rows.slice(20, 3)]))
@@ -199,7 +193,7 @@ def test_a_full_queue_refuses_instead_of_growing(tmp_path: Path, monkeypatch: py
     gate = _GatedWrite()
     monkeypatch.setattr(delta, "write_deltalake", gate)
     writer = DeltaRsWriter(tmp_path, max_pending_rows=3)
-    writer.create_table(METRICS, "metrics")
+    writer.create_table(METRICS, "otel_metrics")
     first, first_errors = _in_thread(writer.append, METRICS, metric_rows(["a", "b"]))
     assert gate.entered.wait(30)  # two rows are being committed, still counted as pending
     with pytest.raises(WriterOverloaded, match="limit 3"):
@@ -218,7 +212,7 @@ def test_a_failed_commit_fails_its_callers_and_writes_nothing(tmp_path: Path,
     gate.release.set()
     monkeypatch.setattr(delta, "write_deltalake", gate)
     writer = DeltaRsWriter(tmp_path)
-    writer.create_table(METRICS, "metrics")
+    writer.create_table(METRICS, "otel_metrics")
     with pytest.raises(OSError, match="disk went away"):
         writer.append(METRICS, metric_rows(["lost"]))
     writer.append(METRICS, metric_rows(["kept"]))
@@ -230,7 +224,7 @@ def test_close_commits_what_is_pending(tmp_path: Path, monkeypatch: pytest.Monke
     gate = _GatedWrite()
     monkeypatch.setattr(delta, "write_deltalake", gate)
     writer = DeltaRsWriter(tmp_path)
-    writer.create_table(METRICS, "metrics")
+    writer.create_table(METRICS, "otel_metrics")
     first, first_errors = _in_thread(writer.append, METRICS, metric_rows(["first"]))
     assert gate.entered.wait(30)
     second, second_errors = _in_thread(writer.append, METRICS, metric_rows(["queued"]))

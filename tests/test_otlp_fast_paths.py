@@ -21,7 +21,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import NumberDataPoint
 
 from gateway_conformance.otlp import rows
 from gateway_conformance.otlp import strategies as otlp_st
-from gateway_conformance.otlp.delta import has_offsets
+from gateway_conformance.tables.delta import has_offsets
 
 FAST = settings(max_examples=60, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -32,10 +32,10 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from gateway_conformance.otlp import strategies as otlp_st
 from gateway_conformance.otlp.decode import decode_json, encode_json
-from gateway_conformance.otlp.delta import read_table
 from gateway_conformance.otlp.rows import MappedRows, map_protobuf, map_request
-from gateway_conformance.otlp.schema import arrow_schema, table_properties
-from gateway_conformance.otlp.tables import Signal
+from gateway_conformance.otlp.signals import KINDS, Signal
+from gateway_conformance.tables.delta import read_table
+from gateway_conformance.tables.schema import arrow_schema, table_properties
 
 LONG_MAX = (1 << 63) - 1
 INT_MAX = (1 << 31) - 1
@@ -364,7 +364,7 @@ def check_mapping(signal: Signal, request: Message) -> MappedRows:
     every column holding the documented encoding of its input value."""
     mapped = map_request(signal, request)
     table = mapped.table
-    assert table.schema == arrow_schema(signal)
+    assert table.schema == arrow_schema(KINDS[signal])
     assert table.schema.metadata is None
     for column in table.columns:
         assert column.num_chunks <= 1 and all(chunk.offset == 0 for chunk in column.chunks), "sliced"
@@ -394,7 +394,7 @@ def check_round_trip(signal: Signal, request: Message, write_and_read: WriteAndR
     """Rows read back from a real Delta table equal the rows written."""
     written = map_request(signal, request).table
     read = write_and_read(written)
-    assert read.schema == arrow_schema(signal)
+    assert read.schema == arrow_schema(KINDS[signal])
     assert canonical(read.to_pylist()) == canonical(written.to_pylist())
 
 
@@ -442,7 +442,8 @@ def delta_write_and_read(root: Path, signal: Signal) -> WriteAndRead:
     """Write into a fresh real Delta table created from the DDL-derived schema; read it all."""
     def write_and_read(table: pa.Table) -> pa.Table:
         path = str(root / uuid.uuid4().hex)
-        delta = DeltaTable.create(path, schema=arrow_schema(signal), configuration=table_properties(signal),
+        kind = KINDS[signal]
+        delta = DeltaTable.create(path, schema=arrow_schema(kind), configuration=table_properties(kind),
                                   raise_if_key_not_exists=False)
         write_deltalake(delta, table, mode="append")
         read = DeltaTable(path)

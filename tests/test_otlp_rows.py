@@ -14,7 +14,6 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyVa
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 
 from gateway_conformance.otlp.decode import JSON, PROTOBUF, DecodeError, UnsupportedMediaType, encode_json
-from gateway_conformance.otlp.delta import read_table
 from gateway_conformance.otlp.rows import (
     map_body,
     map_logs,
@@ -23,7 +22,9 @@ from gateway_conformance.otlp.rows import (
     map_request,
     map_spans,
 )
-from gateway_conformance.otlp.schema import arrow_schema, table_properties
+from gateway_conformance.otlp.signals import KINDS
+from gateway_conformance.tables.delta import read_table
+from gateway_conformance.tables.schema import arrow_schema, table_properties
 
 LONG_MAX = (1 << 63) - 1
 
@@ -150,7 +151,7 @@ def all_kinds_request() -> ExportMetricsServiceRequest:
 def test_one_row_per_point_of_every_kind_with_the_others_null() -> None:
     mapped = map_metrics(all_kinds_request())
     rows = mapped.table.to_pylist()
-    assert mapped.table.schema == arrow_schema("metrics")
+    assert mapped.table.schema == arrow_schema("otel_metrics")
     assert [(row["name"], row["metric_type"]) for row in rows] == [
         ("claude_code.token.usage", "sum"), ("g", "gauge"), ("g", "gauge"), ("h", "histogram"),
         ("e", "exponential_histogram"), ("s", "summary")]
@@ -187,8 +188,8 @@ def test_mixed_kinds_write_to_delta_without_slices(tmp_path: Path) -> None:
     table = map_metrics(all_kinds_request()).table
     for column in table.columns:
         assert all(chunk.offset == 0 for chunk in column.chunks)
-    delta = DeltaTable.create(str(tmp_path), schema=arrow_schema("metrics"),
-                              configuration=table_properties("metrics"), raise_if_key_not_exists=False)
+    delta = DeltaTable.create(str(tmp_path), schema=arrow_schema("otel_metrics"),
+                              configuration=table_properties("otel_metrics"), raise_if_key_not_exists=False)
     write_deltalake(delta, table, mode="append")
     assert read_table(tmp_path).to_pylist() == table.to_pylist()
 
@@ -288,7 +289,7 @@ def test_empty_request_gives_an_empty_table_in_schema() -> None:
     for signal, request in (("metrics", ExportMetricsServiceRequest()), ("logs", ExportLogsServiceRequest()),
                             ("spans", ExportTraceServiceRequest())):
         mapped = map_request(signal, request)
-        assert mapped.table.num_rows == 0 and mapped.table.schema == arrow_schema(signal)
+        assert mapped.table.num_rows == 0 and mapped.table.schema == arrow_schema(KINDS[signal])
         assert (mapped.rejected, mapped.error_message) == (0, None)
         assert map_protobuf(signal, b"").table.num_rows == 0
 

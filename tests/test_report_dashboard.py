@@ -14,7 +14,6 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
-from gateway_conformance.otlp.schema import arrow_schema
 from gateway_conformance.report.dashboard import (
     LOG_COLUMNS,
     METRIC_COLUMNS,
@@ -25,6 +24,7 @@ from gateway_conformance.report.dashboard import (
     metric_points,
 )
 from gateway_conformance.report.sources import LedgerSource, SourceError, TableSource, read_ledger, read_table
+from gateway_conformance.tables.schema import arrow_schema
 
 S = 1_000_000_000
 
@@ -37,12 +37,12 @@ def _point(name: str, value: float, t: int, temporality: str, start: int = 0, **
 
 
 def _metrics(*rows: dict[str, Any]) -> TableSource:
-    table = pa.Table.from_pylist(list(rows), schema=arrow_schema("metrics")).select(list(METRIC_COLUMNS))
+    table = pa.Table.from_pylist(list(rows), schema=arrow_schema("otel_metrics")).select(list(METRIC_COLUMNS))
     return TableSource("metrics", "c.s.p_otel_metrics", rows=table)
 
 
 def _logs(*rows: dict[str, Any]) -> TableSource:
-    table = pa.Table.from_pylist(list(rows), schema=arrow_schema("logs")).select(list(LOG_COLUMNS))
+    table = pa.Table.from_pylist(list(rows), schema=arrow_schema("otel_logs")).select(list(LOG_COLUMNS))
     return TableSource("logs", "c.s.p_otel_logs", rows=table)
 
 
@@ -103,7 +103,7 @@ def test_ledger_without_429s_says_so() -> None:
 
 
 def _table(root: Path, catalog: str, schema: str, table: str, rows: list[dict[str, Any]]) -> None:
-    rows_table = pa.Table.from_pylist(rows, schema=arrow_schema("metrics"))
+    rows_table = pa.Table.from_pylist(rows, schema=arrow_schema("otel_metrics"))
     write_deltalake(str(root / catalog / schema / table), rows_table)
 
 

@@ -120,7 +120,7 @@ def test_sink_flags_and_acknowledged_rows_survive_sigterm(tmp_path) -> None:
     """Exports in flight when SIGTERM arrives: every acknowledged one is in Delta after exit."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from gateway_conformance.otlp.delta import read_table
+    from gateway_conformance.tables.delta import read_table
 
     tables = tmp_path / "tables"
     flags = ("--tables-dir", str(tables), "--table-prefix", "ci", "--catalog", "cat", "--schema", "sch")

@@ -31,10 +31,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from conftest import SinkEngine
 from gateway_conformance.otlp.decode import encode_json
-from gateway_conformance.otlp.delta import DeltaRsWriter, WriterOverloaded, read_table
-from gateway_conformance.otlp.schema import arrow_schema
+from gateway_conformance.otlp.signals import Signal
 from gateway_conformance.otlp.sink import SinkFaults, SinkHandle, SinkLimits, start_sink
-from gateway_conformance.otlp.tables import DeltaWriter, Signal, TableName
+from gateway_conformance.tables.delta import DeltaRsWriter, read_table
+from gateway_conformance.tables.schema import arrow_schema
+from gateway_conformance.tables.writer import DeltaWriter, TableName, WriterOverloaded
 
 TOKEN = "gc-test-sink-token"
 LIMIT = 64 * 1024
@@ -254,7 +255,7 @@ def test_errors_answer_in_json_for_json_requests(sink: SinkHandle, client: httpx
 
 def test_wrong_schema_version_and_foreign_tables_are_refused(sink: SinkHandle, client: httpx.Client) -> None:
     v2 = TableName("main", "otel", "v2_otel_metrics")
-    DeltaTable.create(str(sink.tables_dir / "main" / "otel" / v2.table), arrow_schema("metrics"),
+    DeltaTable.create(str(sink.tables_dir / "main" / "otel" / v2.table), arrow_schema("otel_metrics"),
                       configuration={"otel.schemaVersion": "v2"}, raise_if_key_not_exists=False)
     response = post(client, sink, b"", X_Databricks_UC_Table_Name=str(v2))
     assert_refused(response, 400, code_pb2.INVALID_ARGUMENT, "otel.schemaVersion 'v2'")

@@ -32,8 +32,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from conftest import SinkEngine
-from gateway_conformance.otlp.delta import APPENDS_KEY
 from gateway_conformance.otlp.sink import SinkFaults
+from gateway_conformance.tables.delta import APPENDS_KEY
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -16,11 +16,12 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from gateway_conformance.otlp.delta import UnknownTable, make_writer
-from gateway_conformance.otlp.schema import arrow_schema, ddl, default_table
-from gateway_conformance.otlp.spark import SchemaMismatch, SparkDeltaWriter, ddl_with_name, flat_namespace
-from gateway_conformance.otlp.tables import SIGNALS, TableName
+from gateway_conformance.otlp.signals import KINDS, SIGNALS
 from gateway_conformance.resources import suite_dir
+from gateway_conformance.tables.engines import make_writer
+from gateway_conformance.tables.schema import arrow_schema, ddl, ddl_with_name, default_table
+from gateway_conformance.tables.spark import SparkDeltaWriter, flat_namespace
+from gateway_conformance.tables.writer import SchemaMismatch, TableInfo, TableName, UnknownTable
 
 pytestmark = pytest.mark.spark
 pytest_plugins = ["pytester"]
@@ -41,7 +42,7 @@ def log_rows(bodies: list[str]) -> pa.Table:
                                   "attributes": [("k", body)],
                                   "resource": {"attributes": [("service.name", "svc")],
                                                "dropped_attributes_count": 0}}
-                                 for body in bodies], schema=arrow_schema("logs"))
+                                 for body in bodies], schema=arrow_schema("otel_logs"))
 
 
 def metric_rows(names: list[str]) -> pa.Table:
@@ -52,7 +53,7 @@ def metric_rows(names: list[str]) -> pa.Table:
                                    "positive_bucket": {"offset": 1, "bucket_counts": [1, 2]},
                                    "negative_bucket": {"offset": 0, "bucket_counts": []},
                                    "exemplars": [{"value": 1.5, "filtered_attributes": [("x", "y")]}]}}
-        for name in names], schema=arrow_schema("metrics"))
+        for name in names], schema=arrow_schema("otel_metrics"))
 
 
 def commits(path: Path) -> list[dict]:
@@ -68,20 +69,20 @@ def commits(path: Path) -> list[dict]:
 
 def test_the_ddl_substitution_touches_only_the_table_name() -> None:
     for signal in SIGNALS:
-        name = default_table(signal, "cat", "sch", "pre")
-        assert ddl_with_name(signal, str(name)) == ddl(signal, "cat", "sch", "pre")
+        name = default_table(KINDS[signal], "cat", "sch", "pre")
+        assert ddl_with_name(KINDS[signal], str(name)) == ddl(KINDS[signal], "cat", "sch", "pre")
 
 
 def test_documented_ddl_runs_in_spark_with_schema_version_v1(writer: SparkDeltaWriter, local_spark) -> None:
     for signal in SIGNALS:
-        name = default_table(signal, "main", "otel", "ddl")
-        writer.create_table(name, signal)
-        writer.create_table(name, signal)  # idempotent
+        name = default_table(KINDS[signal], "main", "otel", "ddl")
+        writer.create_table(name, KINDS[signal])
+        writer.create_table(name, KINDS[signal])  # idempotent
         shown = {row["key"]: row["value"] for row in
                  local_spark.sql(f"SHOW TBLPROPERTIES main__otel.{name.table}").collect()}
         assert shown["otel.schemaVersion"] == "v1"
-        assert writer.table_signal(name) == (signal, "v1")
-        assert writer.read(name).schema == arrow_schema(signal)
+        assert writer.table_info(name) == TableInfo(KINDS[signal], {"otel.schemaVersion": "v1"})
+        assert writer.read(name).schema == arrow_schema(KINDS[signal])
         versions = sorted((writer.table_path(name) / "_delta_log").glob("*.json"))
         assert [path.name for path in versions] == ["00000000000000000000.json"]
         created = json.loads(versions[0].read_text().splitlines()[0])["commitInfo"]
@@ -90,7 +91,7 @@ def test_documented_ddl_runs_in_spark_with_schema_version_v1(writer: SparkDeltaW
 
 def test_three_part_names_map_to_a_one_part_namespace(writer: SparkDeltaWriter, local_spark) -> None:
     name = TableName("Cat_1", "sch", "x_otel_logs")
-    writer.create_table(name, "logs")
+    writer.create_table(name, "otel_logs")
     assert flat_namespace(name) == "Cat_1__sch"
     assert writer.identifier(name) == "Cat_1__sch.x_otel_logs"
     detail = local_spark.sql("DESCRIBE TABLE EXTENDED Cat_1__sch.x_otel_logs").collect()
@@ -102,7 +103,7 @@ def test_three_part_names_map_to_a_one_part_namespace(writer: SparkDeltaWriter, 
 
 
 def test_rows_append_after_the_commit_and_read_back(writer: SparkDeltaWriter) -> None:
-    writer.create_table(METRICS, "metrics")
+    writer.create_table(METRICS, "otel_metrics")
     rows = metric_rows(["a", "b", "c"])
     writer.append(METRICS, rows)
     assert len(commits(writer.table_path(METRICS))) == 1  # committed when append returned
@@ -112,8 +113,8 @@ def test_rows_append_after_the_commit_and_read_back(writer: SparkDeltaWriter) ->
 
 
 def test_delta_schema_enforcement_refuses_casts_and_extra_columns(writer: SparkDeltaWriter) -> None:
-    writer.create_table(LOGS, "logs")
-    schema = arrow_schema("logs")
+    writer.create_table(LOGS, "otel_logs")
+    schema = arrow_schema("otel_logs")
     index = schema.get_field_index("flags")
     widened = pa.Table.from_pylist([{"body": "x", "flags": 5}],
                                    schema=schema.set(index, pa.field("flags", pa.int64())))
@@ -129,7 +130,7 @@ def test_delta_schema_enforcement_refuses_casts_and_extra_columns(writer: SparkD
 
 
 def test_concurrent_appends_share_one_commit(writer: SparkDeltaWriter) -> None:
-    writer.create_table(LOGS, "logs")
+    writer.create_table(LOGS, "otel_logs")
     errors: list[BaseException] = []
 
     def append(body: str) -> None:
@@ -152,15 +153,15 @@ def test_concurrent_appends_share_one_commit(writer: SparkDeltaWriter) -> None:
     assert sorted(row["body"] for row in writer.read(LOGS).to_pylist()) == [f"r{index}" for index in range(5)]
 
 
-def test_table_signal_tells_missing_foreign_and_other_version_tables(writer: SparkDeltaWriter,
+def test_table_info_tells_missing_foreign_and_other_version_tables(writer: SparkDeltaWriter,
                                                                      local_spark) -> None:
-    assert writer.table_signal(TableName("main", "otel", "absent")) is None
+    assert writer.table_info(TableName("main", "otel", "absent")) is None
     foreign = TableName("main", "otel", "foreign")
     local_spark.sql(f"CREATE TABLE delta.`{writer.table_path(foreign)}` (x INT) USING DELTA")
-    assert writer.table_signal(foreign) == (None, None)
+    assert writer.table_info(foreign) == TableInfo(None, {})
     v2 = TableName("main", "otel", "v2_otel_logs")
-    local_spark.sql(ddl_with_name("logs", f"delta.`{writer.table_path(v2)}`").replace("'v1'", "'v2'"))
-    assert writer.table_signal(v2) == ("logs", "v2")
+    local_spark.sql(ddl_with_name("otel_logs", f"delta.`{writer.table_path(v2)}`").replace("'v1'", "'v2'"))
+    assert writer.table_info(v2) == TableInfo("otel_logs", {"otel.schemaVersion": "v2"})
 
 
 def test_unknown_tables_are_refused(writer: SparkDeltaWriter) -> None:
@@ -172,10 +173,10 @@ def test_unknown_tables_are_refused(writer: SparkDeltaWriter) -> None:
 
 def test_a_name_left_by_an_earlier_writer_is_repointed_keeping_its_data(local_spark, tmp_path: Path) -> None:
     first = SparkDeltaWriter(tmp_path / "first", spark=local_spark)
-    first.create_table(LOGS, "logs")
+    first.create_table(LOGS, "otel_logs")
     first.append(LOGS, log_rows(["first"]))
     second = SparkDeltaWriter(tmp_path / "second", spark=local_spark)
-    second.create_table(LOGS, "logs")
+    second.create_table(LOGS, "otel_logs")
     second.append(LOGS, log_rows(["second"]))
     by_name = [row["body"] for row in local_spark.table(second.identifier(LOGS)).collect()]
     assert by_name == ["second"]
@@ -240,12 +241,12 @@ def test_spark_connect_creates_appends_and_enforces_by_name(connect_session, loc
     writer = SparkDeltaWriter(tmp_path, spark=connect_session)
     assert writer.remote
     name = TableName("main", "otel", "remote_otel_logs")
-    writer.create_table(name, "logs")
+    writer.create_table(name, "otel_logs")
     assert writer.identifier(name) == "main__otel.remote_otel_logs"  # the server knows no catalog `main`
-    assert writer.table_signal(name) == ("logs", "v1")
+    assert writer.table_info(name) == TableInfo("otel_logs", {"otel.schemaVersion": "v1"})
     writer.append(name, log_rows(["over", "grpc"]))
     assert sorted(row["body"] for row in writer.read(name).to_pylist()) == ["grpc", "over"]
-    schema = arrow_schema("logs")
+    schema = arrow_schema("otel_logs")
     widened = log_rows(["x"]).cast(schema.set(schema.get_field_index("flags"), pa.field("flags", pa.int64())))
     with pytest.raises(SchemaMismatch, match="flags:bigint"):  # a by-name insert would cast: refused first
         writer.append(name, widened)

@@ -16,8 +16,9 @@ import pytest
 from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings
 
-from gateway_conformance.otlp.spark import SparkDeltaWriter
-from gateway_conformance.otlp.tables import Signal, TableName
+from gateway_conformance.otlp.signals import KINDS, Signal
+from gateway_conformance.tables.spark import SparkDeltaWriter
+from gateway_conformance.tables.writer import TableName
 from test_otlp_properties import STRATEGIES, WriteAndRead, canonical, check_round_trip
 
 pytestmark = pytest.mark.spark
@@ -44,7 +45,7 @@ def in_written_order(read: pa.Table, written: pa.Table) -> pa.Table:
 def spark_write_and_read(writer: SparkDeltaWriter, signal: Signal) -> WriteAndRead:
     def write_and_read(table: pa.Table) -> pa.Table:
         name = TableName("main", "props", f"t{uuid.uuid4().hex[:12]}")
-        writer.create_table(name, signal)
+        writer.create_table(name, KINDS[signal])
         writer.append(name, table)
         assert writer.properties(name)["otel.schemaVersion"] == "v1"
         return in_written_order(writer.read(name), table)

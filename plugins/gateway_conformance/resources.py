@@ -30,6 +30,11 @@ def data_dir() -> Path:
     return _first_existing(_PACKAGE / "_fixtures", _REPO / "fixtures")
 
 
-def schema_file(signal: str) -> Path:
-    """The documented DDL of one signal's table: ``metrics``, ``logs`` or ``spans``."""
-    return data_dir() / "schemas" / f"otel_{signal}.sql"
+def schema_file(kind: str) -> Path:
+    """The documented DDL of one table kind: ``otel_metrics``, ``ai_gateway_usage``, ..."""
+    return data_dir() / "schemas" / f"{kind}.sql"
+
+
+def schema_kinds() -> tuple[str, ...]:
+    """Every table kind there is a DDL file for, sorted."""
+    return tuple(sorted(path.stem for path in (data_dir() / "schemas").glob("*.sql")))

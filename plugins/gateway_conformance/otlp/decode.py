@@ -43,7 +43,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from gateway_conformance.otlp.tables import SIGNALS, Signal
+from gateway_conformance.otlp.signals import SIGNALS, Signal
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"

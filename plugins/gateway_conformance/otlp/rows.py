@@ -50,8 +50,8 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from gateway_conformance.otlp.decode import PROTOBUF, DecodeError, decode, decode_protobuf_lazy
-from gateway_conformance.otlp.schema import arrow_schema
-from gateway_conformance.otlp.tables import SIGNALS, Signal
+from gateway_conformance.otlp.signals import KINDS, SIGNALS, Signal
+from gateway_conformance.tables.schema import arrow_schema
 
 LONG_MAX = (1 << 63) - 1
 INT_MAX = (1 << 31) - 1
@@ -928,7 +928,7 @@ class _Scopes:
 
 
 def _map_metrics(request: Any) -> MappedRows:
-    schema = arrow_schema("metrics")
+    schema = arrow_schema(KINDS["metrics"])
     cache = _AttributeCache()
     walker = _Scopes(schema, cache, "data points")
     kinds = {kind: _KIND_BUILDERS[kind](schema.field(kind).type, cache) for kind in METRIC_KINDS}
@@ -998,7 +998,7 @@ _RECORD_INTS = ("dropped_attributes_count", "flags")
 
 
 def _map_logs(request: Any) -> MappedRows:
-    schema = arrow_schema("logs")
+    schema = arrow_schema(KINDS["logs"])
     cache = _AttributeCache()
     walker = _Scopes(schema, cache, "log records")
     plain: dict[str, list[Any]] = {name: [] for name in (
@@ -1051,7 +1051,7 @@ def _span_problem(span: Any) -> str | None:
 
 
 def _map_spans(request: Any) -> MappedRows:
-    schema = arrow_schema("spans")
+    schema = arrow_schema(KINDS["spans"])
     cache = _AttributeCache()
     walker = _Scopes(schema, cache, "spans")
     plain: dict[str, list[Any]] = {name: [] for name in (

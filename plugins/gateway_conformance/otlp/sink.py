@@ -58,11 +58,19 @@ from gateway_conformance.otlp.decode import (
     DecodeError,
     encode,
 )
-from gateway_conformance.otlp.delta import WriterOverloaded, make_writer
 from gateway_conformance.otlp.rows import MappedRows, map_body
-from gateway_conformance.otlp.schema import default_table
-from gateway_conformance.otlp.tables import SCHEMA_VERSION, SIGNALS, DeltaWriter, Signal, TableName
+from gateway_conformance.otlp.signals import (
+    KINDS,
+    SCHEMA_VERSION,
+    SCHEMA_VERSION_PROPERTY,
+    SIGNALS,
+    Signal,
+    signal_of,
+    signal_table,
+)
 from gateway_conformance.server import ServerHandle
+from gateway_conformance.tables.engines import make_writer
+from gateway_conformance.tables.writer import DeltaWriter, TableName, WriterOverloaded
 
 OTEL_PATH = "/api/2.0/otel/v1"
 TABLE_HEADER = "X-Databricks-UC-Table-Name"
@@ -252,10 +260,11 @@ class OtlpSink:
             raise OtlpError(400, f"{TABLE_HEADER}: {error}") from None
         if self._signals.get(name) == signal:
             return name
-        found = await anyio.to_thread.run_sync(self.writer.table_signal, name)
+        found = await anyio.to_thread.run_sync(self.writer.table_info, name)
         if found is None:
             raise OtlpError(404, f"table {name} does not exist: create it with the documented DDL")
-        table_signal, version = found
+        table_signal = signal_of(found.kind)
+        version = found.properties.get(SCHEMA_VERSION_PROPERTY)
         if table_signal is None:
             raise OtlpError(400, f"table {name} does not have the columns and types of a documented "
                                  f"OpenTelemetry table")
@@ -331,9 +340,9 @@ def start_sink(tables_dir: Path | str, table_prefix: str, tokens: Iterable[str],
     tables_dir = Path(tables_dir)
     writer = writer if writer is not None else make_writer(engine, tables_dir, **writer_opts)
     try:
-        names = {signal: default_table(signal, catalog, schema, table_prefix) for signal in SIGNALS}
+        names = {signal: signal_table(signal, catalog, schema, table_prefix) for signal in SIGNALS}
         for signal, name in names.items():
-            writer.create_table(name, signal)
+            writer.create_table(name, KINDS[signal])
         sink = OtlpSink(writer, tokens, limits=limits, faults=faults)
         server = ServerHandle(sink.app, port=port, name="otlp-sink").start()
     except BaseException:

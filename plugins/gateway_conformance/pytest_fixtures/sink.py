@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from gateway_conformance.otlp.schema import default_table
+from gateway_conformance.otlp.signals import SIGNALS, Signal, signal_table
 from gateway_conformance.otlp.sink import ENDPOINTS, OTEL_PATH, SinkHandle, start_sink
-from gateway_conformance.otlp.tables import SIGNALS, Signal, TableName
+from gateway_conformance.tables.writer import TableName
 from gateway_conformance.target import external_token, target_of
 
 __all__ = ["OtlpUrls", "delta_rows", "otlp_sink", "otlp_tables", "otlp_token", "otlp_urls"]
@@ -69,7 +69,7 @@ def otlp_token(request: pytest.FixtureRequest) -> str:
 def otlp_tables(request: pytest.FixtureRequest) -> dict[Signal, TableName]:
     """The documented tables: ``<--uc-catalog>.<--uc-schema>.<--table-prefix>_otel_{metrics,logs,spans}``."""
     option = request.config.getoption
-    return {signal: default_table(signal, option("uc_catalog"), option("uc_schema"), option("table_prefix"))
+    return {signal: signal_table(signal, option("uc_catalog"), option("uc_schema"), option("table_prefix"))
             for signal in SIGNALS}
 
 

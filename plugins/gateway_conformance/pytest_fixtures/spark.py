@@ -41,7 +41,7 @@ def spark(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         pytest.skip(reason)
     from pyspark.sql import SparkSession
 
-    from gateway_conformance.otlp.spark import spark_session
+    from gateway_conformance.tables.spark import spark_session
 
     running = SparkSession.getActiveSession()
     session = spark_session(remote=remote, warehouse_dir=tmp_path_factory.mktemp("spark-warehouse"))
@@ -53,7 +53,7 @@ def spark(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 @pytest.fixture(scope="session")
 def local_spark(spark: SparkSession) -> SparkSession:
     """The session, for tests that need the driver's files or JVM: skipped under Spark Connect."""
-    from gateway_conformance.otlp.spark import is_connect
+    from gateway_conformance.tables.spark import is_connect
 
     if is_connect(spark):
         pytest.skip("needs a local Spark session (files shared with delta-rs, its JVM); --spark-remote is on")

@@ -19,9 +19,10 @@ from typing import Any
 import pyarrow as pa
 from deltalake import DeltaTable
 
-from gateway_conformance.otlp.delta import read_table as read_delta
-from gateway_conformance.otlp.schema import table_suffix
-from gateway_conformance.otlp.tables import Signal, TableName
+from gateway_conformance.otlp.signals import KINDS, Signal
+from gateway_conformance.tables.delta import read_table as read_delta
+from gateway_conformance.tables.schema import table_suffix
+from gateway_conformance.tables.writer import TableName
 
 
 class SourceError(ValueError):
@@ -56,7 +57,7 @@ def _candidates(tables_dir: Path, table: str) -> list[Path]:
 def resolve_table(tables_dir: Path, signal: Signal, table_prefix: str,
                   catalog: str | None, schema: str | None) -> tuple[TableName, Path | None]:
     """The table's three-part name and path (None if it does not exist yet)."""
-    table = f"{table_prefix}{table_suffix(signal)}"
+    table = f"{table_prefix}{table_suffix(KINDS[signal])}"
     if catalog and schema:
         path = tables_dir / catalog / schema / table
         return TableName(catalog, schema, table), path if DeltaTable.is_deltatable(str(path)) else None

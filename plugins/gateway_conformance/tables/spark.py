@@ -46,15 +46,8 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from gateway_conformance.otlp.delta import UnknownTable
-from gateway_conformance.otlp.schema import (
-    PLACEHOLDER,
-    arrow_schema,
-    ddl_template,
-    infer_signal,
-    table_suffix,
-)
-from gateway_conformance.otlp.tables import SCHEMA_VERSION_PROPERTY, Signal, TableName
+from gateway_conformance.tables.schema import ddl_with_name, declared_properties, infer_kind
+from gateway_conformance.tables.writer import SchemaMismatch, TableInfo, TableName, UnknownTable
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -78,10 +71,6 @@ LOCAL_CONF: dict[str, str] = {
 }
 
 _lock = threading.Lock()
-
-
-class SchemaMismatch(ValueError):
-    """Rows whose schema is not the table's, refused before anything is written."""
 
 
 def _session_class() -> type[SparkSession]:
@@ -137,15 +126,6 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def ddl_with_name(signal: Signal, table_sql: str) -> str:
-    """The documented DDL with its table name (placeholders and suffix) replaced by ``table_sql``.
-
-    ``table_sql`` is already SQL (quoted identifiers or ``delta.`<path>```); nothing else
-    of the DDL text changes.
-    """
-    return ddl_template(signal).replace(PLACEHOLDER + table_suffix(signal), table_sql)
-
-
 def arrow_of(struct: StructType) -> pa.Schema:
     """The Arrow schema Spark reads a StructType as (strings not large, maps with non-null keys)."""
     from pyspark.sql.pandas.types import to_arrow_schema
@@ -154,7 +134,7 @@ def arrow_of(struct: StructType) -> pa.Schema:
 
 
 class SparkDeltaWriter:
-    """:class:`~gateway_conformance.otlp.tables.DeltaWriter` on Spark + delta-spark.
+    """:class:`~gateway_conformance.tables.writer.DeltaWriter` on Spark + delta-spark.
 
     ``spark`` is borrowed (a test session's, typically) and never stopped here; without it
     the writer gets the process's session from :func:`spark_session` (``remote`` for Spark
@@ -211,27 +191,24 @@ class SparkDeltaWriter:
 
     # -- DeltaWriter ---------------------------------------------------------------------
 
-    def create_table(self, name: TableName, signal: Signal) -> None:
+    def create_table(self, name: TableName, kind: str) -> None:
         with self._table_lock(name):
             if not self._exists(name):
                 if self.remote:
                     namespace = self.identifier(name).rsplit(".", 1)[0]
                     self.spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {_quote(namespace)}")
-                    self.spark.sql(ddl_with_name(signal, _quote(self.identifier(name))))
+                    self.spark.sql(ddl_with_name(kind, _quote(self.identifier(name))))
                 else:
                     self.table_path(name).parent.mkdir(parents=True, exist_ok=True)
-                    self.spark.sql(ddl_with_name(signal, self._path_sql(name)))
+                    self.spark.sql(ddl_with_name(kind, self._path_sql(name)))
             self._register(name)
 
-    def table_signal(self, name: TableName) -> tuple[Signal | None, str | None] | None:
+    def table_info(self, name: TableName) -> TableInfo | None:
         if not self._exists(name):
             return None
         self._register(name)
-        schema = arrow_of(self._struct(name))
-        signal = infer_signal(schema.names)
-        if signal is not None and schema != arrow_schema(signal):
-            signal = None  # documented column names with other types: not a documented table
-        return signal, self.properties(name).get(SCHEMA_VERSION_PROPERTY)
+        kind = infer_kind(arrow_of(self._struct(name)))
+        return TableInfo(kind, declared_properties(kind, self.properties(name)))
 
     def append(self, name: TableName, rows: pa.Table) -> None:
         if rows.num_rows == 0:

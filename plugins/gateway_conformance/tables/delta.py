@@ -1,4 +1,4 @@
-"""The embedded Delta engine (delta-rs via ``deltalake``) with group commit, and the writer factory.
+"""The embedded Delta engine (delta-rs via ``deltalake``) with group commit.
 
 Why group commit: on 2 cores a delta-rs commit costs ~15-25 ms whatever its size, so 100
 exports of 100 points committed one by one cost seconds while one commit of 10k rows costs
@@ -20,26 +20,16 @@ import threading
 from collections import deque
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
-from gateway_conformance.otlp.schema import arrow_schema, infer_signal, table_properties
-from gateway_conformance.otlp.tables import SCHEMA_VERSION_PROPERTY, DeltaWriter, Signal, TableName
+from gateway_conformance.tables.schema import arrow_schema, declared_properties, infer_kind, table_properties
+from gateway_conformance.tables.writer import TableInfo, TableName, UnknownTable, WriterOverloaded
 
-ENGINES = ("deltalake", "spark")
 #: Commit metadata key holding how many ``append`` calls a commit carries (group commit is visible).
 APPENDS_KEY = "gateway_conformance.appends"
-
-
-class WriterOverloaded(RuntimeError):
-    """Too many rows wait for a commit; the caller should shed load (HTTP 503 + Retry-After)."""
-
-
-class UnknownTable(LookupError):
-    """The table does not exist under the writer's root."""
 
 
 def read_table(path: Path | str, columns: list[str] | None = None) -> pa.Table:
@@ -182,23 +172,20 @@ class DeltaRsWriter:
     def table_path(self, name: TableName) -> Path:
         return self.tables_dir / name.catalog / name.schema / name.table
 
-    def create_table(self, name: TableName, signal: Signal) -> None:
+    def create_table(self, name: TableName, kind: str) -> None:
         path = self.table_path(name)
         path.mkdir(parents=True, exist_ok=True)
         with self._lock:
-            DeltaTable.create(str(path), arrow_schema(signal), mode="ignore", name=str(name),
-                              configuration=table_properties(signal), raise_if_key_not_exists=False)
+            DeltaTable.create(str(path), arrow_schema(kind), mode="ignore", name=str(name),
+                              configuration=table_properties(kind), raise_if_key_not_exists=False)
 
-    def table_signal(self, name: TableName) -> tuple[Signal | None, str | None] | None:
+    def table_info(self, name: TableName) -> TableInfo | None:
         path = self.table_path(name)
         if not DeltaTable.is_deltatable(str(path)):
             return None
         table = DeltaTable(str(path))
-        schema = pa.schema(table.schema().to_arrow())
-        signal = infer_signal(schema.names)
-        if signal is not None and schema != arrow_schema(signal):
-            signal = None  # documented column names with other types: not a documented table
-        return signal, table.metadata().configuration.get(SCHEMA_VERSION_PROPERTY)
+        kind = infer_kind(pa.schema(table.schema().to_arrow()))
+        return TableInfo(kind, declared_properties(kind, table.metadata().configuration))
 
     def append(self, name: TableName, rows: pa.Table) -> None:
         if rows.num_rows == 0:
@@ -232,13 +219,3 @@ class DeltaRsWriter:
                 self._committers[name] = committer
             return committer
 
-
-def make_writer(engine: str, tables_dir: Path | str, **opts: Any) -> DeltaWriter:
-    """The writer for ``--delta-engine``: ``deltalake`` (embedded, default) or ``spark``."""
-    if engine == "deltalake":
-        return DeltaRsWriter(tables_dir, **opts)
-    if engine == "spark":  # imported here: pyspark is an optional extra and starts a JVM
-        from gateway_conformance.otlp.spark import SparkDeltaWriter
-
-        return SparkDeltaWriter(tables_dir, **opts)
-    raise ValueError(f"unknown delta engine {engine!r}; expected one of {', '.join(ENGINES)}")
