@@ -1,7 +1,8 @@
 """The real agent CLIs, configured by the harness, talking to the gateway and the OTLP sink.
 
 Each test renders an agent's config into a throwaway HOME, launches the CLI installed by
-``npm ci`` (bounded in time, environment scrubbed, background traffic off) and asserts on
+``npm ci`` or ``gateway-conformance agents install`` (bounded in time, environment scrubbed,
+background traffic off) and asserts on
 both sides: what the CLI printed and what the gateway's ledger (or the sink's Delta tables)
 recorded. The real CLIs are the independent judges of the mock and of the configs.
 
@@ -169,7 +170,7 @@ def _matrix_cases() -> list[Any]:
                                           id=f"{kebab(name)}-{inst.version}-{layout}"))
     if not cases:
         cases.append(pytest.param(None, None, None, None, marks=pytest.mark.skip(
-            reason="no agent CLI installed in node_modules: run `npm ci` at the repository root"),
+            reason=f"no agent CLI installed: {launch.install_hint(launch.default_node_modules())}"),
             id="none-installed"))
     return cases
 
@@ -190,6 +191,7 @@ def test_config_compatibility_matrix(name: str, version: str, layout: str, expec
     record_property("agent_version", version)
     record_property("config", layout)
     record_property("expected", "pass" if expected_pass else "fail")
+    record_property("works", "yes" if passed else "no")  # read by `gateway-conformance agents canary`
     assert passed == expected_pass, (
         f"{layout} config on {name} {version}: expected {'pass' if expected_pass else 'fail'}, "
         f"got {'pass' if passed else 'fail'}\n{result.describe()}")

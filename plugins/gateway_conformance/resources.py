@@ -30,6 +30,14 @@ def data_dir() -> Path:
     return _first_existing(_PACKAGE / "_fixtures", _REPO / "fixtures")
 
 
+def node_pins_dir() -> Path:
+    """The folder with ``package.json`` and ``package-lock.json``: the pinned agent CLIs."""
+    for candidate in (_PACKAGE / "_node", _REPO):
+        if (candidate / "package-lock.json").is_file():
+            return candidate
+    raise FileNotFoundError(f"no package-lock.json in {_PACKAGE / '_node'} or {_REPO}: broken installation")
+
+
 def schema_file(kind: str) -> Path:
     """The documented DDL of one table kind: ``otel_metrics``, ``ai_gateway_usage``, ..."""
     return data_dir() / "schemas" / f"{kind}.sql"

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway_conformance.cli_errors import port
 from gateway_conformance.gateway.app import DEFAULT_MODELS, GatewayConfig, create_gateway, new_token
 from gateway_conformance.gateway.breakage import BREAKAGES, break_gateway, parse_breakages
 from gateway_conformance.gateway.policy import Limits, RealClock
@@ -53,7 +54,7 @@ def startup_line(components: Sequence[Component]) -> dict[str, Any]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the startup line as JSON (else text)")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="gateway port (default: chosen by the OS)")
+    parser.add_argument("--port", type=port, default=0, help="gateway port (default: chosen by the OS)")
     parser.add_argument("--token-env", action="append", default=[], metavar="[NAME=]VAR",
                         help="accept the token in environment variable VAR for identity NAME "
                              f"(default {DEFAULT_IDENTITY}); repeatable")
@@ -74,8 +75,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "removed on exit)")
     parser.add_argument("--table-prefix", default="coding_agents", metavar="PREFIX",
                         help="the sink's tables: CATALOG.SCHEMA.<PREFIX>_otel_{metrics,logs,spans}")
-    parser.add_argument("--catalog", default="main", help="the sink's Unity Catalog catalog (default main)")
-    parser.add_argument("--schema", default="otel", help="the sink's Unity Catalog schema (default otel)")
+    parser.add_argument("--uc-catalog", "--catalog", dest="catalog", default="main",
+                        help="the sink's Unity Catalog catalog (default main)")
+    parser.add_argument("--uc-schema", "--schema", dest="schema", default="otel",
+                        help="the sink's Unity Catalog schema (default otel)")
     parser.add_argument("--engine", choices=("deltalake", "spark"), default="deltalake",
                         help="what writes the Delta tables (default deltalake; spark needs the [spark] "
                              "extra)")
@@ -95,7 +98,11 @@ def _pairs(values: Sequence[str], flag: str) -> list[tuple[str, str]]:
 
 def _read_tokens_file(path: Path) -> dict[str, str]:
     """identity -> token."""
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SystemExit(f"--tokens-file {path}: cannot read it ({exc.strerror}); give a file of "
+                         "NAME=TOKEN lines or a JSON object") from None
     if text.lstrip().startswith("{"):
         return {str(k): str(v) for k, v in json.loads(text).items()}
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]

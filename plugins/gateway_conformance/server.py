@@ -8,6 +8,7 @@ known without racing the server.
 
 from __future__ import annotations
 
+import errno
 import socket
 import threading
 import time
@@ -19,6 +20,27 @@ import uvicorn
 
 LOOPBACK = "127.0.0.1"
 
+_BIND_FIXES = {
+    errno.EADDRINUSE: "another process listens there: choose another port, or 0 for any free one",
+    errno.EADDRNOTAVAIL: "it is not an address of this machine: bind 127.0.0.1 or one of its own addresses",
+    errno.EACCES: "ports below 1024 need privileges: choose a port above 1023, or 0 for any free one",
+}
+
+
+class BindError(OSError):
+    """The socket cannot listen on the address; the message names it, the reason and the fix."""
+
+
+def _bind(sock: socket.socket, host: str, port: int) -> None:
+    try:
+        sock.bind((host, port))
+    except (OSError, OverflowError) as exc:
+        sock.close()
+        code = getattr(exc, "errno", None) or errno.EINVAL
+        reason = getattr(exc, "strerror", None) or str(exc)
+        fix = _BIND_FIXES.get(code, "check --host and --port")
+        raise BindError(code, f"cannot listen on {host}:{port}: {reason}; {fix}") from None
+
 
 class ServerHandle:
     """A running uvicorn server; a context manager that stops it on exit."""
@@ -29,7 +51,7 @@ class ServerHandle:
         # every small write (an SSE event, a keep-alive response) waits ~40 ms for a delayed ACK.
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, port))
+        _bind(self._sock, host, port)
         self.host, self.port = self._sock.getsockname()[:2]
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                                 timeout_graceful_shutdown=5, ws="none")

@@ -22,6 +22,7 @@ from types import SimpleNamespace
 
 import httpx
 
+from gateway_conformance.cli_errors import CommandError, port, positive_or_zero
 from gateway_conformance.resources import data_dir
 from gateway_conformance.server import ServerHandle
 from gateway_conformance.traffic.cassette import Cassette, CassetteError, Metadata, iter_cassettes
@@ -31,6 +32,7 @@ from gateway_conformance.traffic.replay import mount, replay_as_client
 from gateway_conformance.traffic.scaffold import (
     AgentFolderError,
     agent_folders,
+    default_agents_dir,
     load_agent,
     new_agent,
 )
@@ -41,8 +43,14 @@ BASE_URL_ENV = "GATEWAY_CONFORMANCE_BASE_URL"
 GATEWAY_URL_ENV = "GATEWAY_CONFORMANCE_GATEWAY_URL"
 
 
-def _default_agents_dir() -> Path:
+def _shipped_agents_dir() -> Path:
     return data_dir() / "agents"
+
+
+def _display_path(path: Path) -> str:
+    """A path as stored in ``meta.rerecord``: relative to the working folder, never absolute
+    (a cassette is shared; the recorder's own folders mean nothing elsewhere)."""
+    return path.as_posix() if not path.is_absolute() else Path(os.path.relpath(path)).as_posix()
 
 
 def _prefixes() -> dict[str, str]:
@@ -72,7 +80,8 @@ def _record_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cassette file (default: <agents-dir>/<agent>/cassettes/<name>.json)")
     parser.add_argument("--name", default="session", help="cassette name (default: session)")
     parser.add_argument("--agents-dir", type=Path, default=None, metavar="DIR",
-                        help="folder of agent folders (default: the shipped fixtures/agents)")
+                        help="folder of agent folders (default: ./agents, or fixtures/agents at the "
+                             "root of a source checkout; never the installed package)")
     parser.add_argument("--token-env", default=TOKEN_ENV, metavar="NAME",
                         help=f"variable holding the upstream's token (default {TOKEN_ENV}); with "
                              "--upstream mock it is set for the command")
@@ -102,18 +111,23 @@ def _run_record(args: argparse.Namespace) -> int:
     if not command and args.prompt is None:
         print("record: give --prompt (real CLI) or the command to run after --", file=sys.stderr)
         return 2
-    agents_dir = args.agents_dir or _default_agents_dir()
+    agents_dir = args.agents_dir or default_agents_dir()
+    if not (agents_dir / args.agent / "agent.toml").is_file():
+        raise CommandError(f"no agent folder {agents_dir / args.agent} (agent.toml): scaffold it with "
+                           f"`gateway-conformance new-agent {args.agent} --surface SURFACE"
+                           f"{' --dir ' + shlex.quote(str(agents_dir)) if args.agents_dir else ''}`"
+                           " or give --agents-dir DIR")
     try:
         agent = load_agent(agents_dir / args.agent)
     except AgentFolderError as exc:
-        print(f"record: {exc} (create it with `gateway-conformance new-agent`)", file=sys.stderr)
-        return 2
+        raise CommandError(f"{exc}; fix the file (CONTRIBUTING.md explains its fields)") from None
+    script = _read_script(args.script) if args.script else None
     out = args.out or agent.path / "cassettes" / f"{args.name}.json"
     with _upstream(args.upstream, args.token_env) as (root, token):
         for status in args.fault:
             _admin(root, token, "faults", {"status": status})
-        if args.script:
-            _admin(root, token, "script", json.loads(args.script.read_text(encoding="utf-8")))
+        if script is not None:
+            _admin(root, token, "script", script)
         with recording(root, injected_statuses=args.fault,
                        on_interaction=lambda i: print(
                            f"recorded {i.request.method} {i.request.path} -> {i.response.status}",
@@ -150,13 +164,30 @@ def _run_record(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_script(path: Path) -> object:
+    """The ``--script`` turns: a JSON list in the mock's ``/_admin/script`` format."""
+    try:
+        turns = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CommandError(f"--script {path}: cannot read it ({exc.strerror}); give a JSON file of "
+                           'turns, e.g. [{"text": "Hello."}]') from None
+    except ValueError as exc:
+        raise CommandError(f"--script {path}: not JSON ({exc}); give a JSON list of turns, "
+                           'e.g. [{"text": "Hello."}]') from None
+    if not isinstance(turns, list):
+        raise CommandError(f"--script {path}: a JSON list of turns is needed, e.g. "
+                           '[{"text": "Hello."}], not a ' + type(turns).__name__)
+    return turns
+
+
 def _rerecord_command(args: argparse.Namespace, command: list[str]) -> str:
-    """The command line that records this cassette again (never holds a token: see --token-env)."""
+    """The command line that records this cassette again (never holds a token: see --token-env;
+    never an absolute local path: see :func:`_display_path`)."""
     return shlex.join(["gateway-conformance", "record", "--agent", args.agent,
-                      *(["--agents-dir", str(args.agents_dir)] if args.agents_dir else []),
+                      *(["--agents-dir", _display_path(args.agents_dir)] if args.agents_dir else []),
                       *(["--upstream", args.upstream] if args.upstream != "mock" else []),
                       "--name", args.name, *(f"--fault={s}" for s in args.fault),
-                      *(["--script", str(args.script)] if args.script else []),
+                      *(["--script", _display_path(args.script)] if args.script else []),
                       *(["--agent-version", args.agent_version] if args.agent_version != "unknown"
                         else []),
                       *(["--synthetic"] if args.synthetic else []),
@@ -196,7 +227,8 @@ def _admin(root: str, token: str | None, route: str, body: object) -> None:
     headers = {"authorization": f"Bearer {token}"} if token else {}
     resp = httpx.post(f"{root}/_admin/{route}", json=body, headers=headers, timeout=10)
     if resp.status_code != 200:
-        raise SystemExit(f"record: upstream refused /_admin/{route} ({resp.status_code}): is it the mock?")
+        raise CommandError(f"the upstream refused POST /_admin/{route} with {resp.status_code}: --fault and "
+                           "--script need the mock gateway as upstream (--upstream mock or a `serve` URL)")
 
 
 # ---- replay ------------------------------------------------------------------------------------
@@ -210,18 +242,33 @@ def _replay_arguments(parser: argparse.ArgumentParser) -> None:
                       help="replay as a server: the mock gateway answering with the cassettes")
     parser.add_argument("--token-env", default=TOKEN_ENV, metavar="NAME",
                         help=f"variable holding the target's token (default {TOKEN_ENV})")
-    parser.add_argument("--speed", type=float, default=1.0,
+    parser.add_argument("--speed", type=positive_or_zero, default=1.0,
                         help="with --serve: timing divided by this; 0 means no waiting (default 1)")
-    parser.add_argument("--port", type=int, default=0, help="with --serve: port (default: any free one)")
+    parser.add_argument("--port", type=port, default=0, help="with --serve: port (default: any free one)")
 
 
 def _cassettes(paths: list[Path]) -> list[Cassette]:
+    """The cassettes to replay; a named folder without any is an error, never skipped quietly."""
     files: list[Path] = []
     if not paths:
-        files = [f for a in agent_folders([_default_agents_dir()]) for f in a.cassettes]
+        files = [f for a in agent_folders([_shipped_agents_dir()]) for f in a.cassettes]
     for path in paths:
-        files += list(iter_cassettes(path)) if path.is_dir() else [path]
+        if not path.exists():
+            raise CommandError(f"{path} does not exist: give cassette files or agent folders")
+        found = list(iter_cassettes(path)) if path.is_dir() else [path]
+        if not found:
+            raise CommandError(f"{path} holds no cassettes (cassettes/*.json): record one with "
+                               "`gateway-conformance record`")
+        files += found
     return [Cassette.load(f) for f in files]
+
+
+def _reachable(root: str) -> None:
+    """One line, before any replay, when nothing answers at ``root`` (not one per request)."""
+    try:
+        httpx.get(root, timeout=10)
+    except httpx.HTTPError as exc:
+        raise CommandError(f"nothing answers at {root} ({exc}): start the gateway or fix --target") from None
 
 
 def _run_replay(args: argparse.Namespace) -> int:
@@ -236,6 +283,10 @@ def _run_replay(args: argparse.Namespace) -> int:
         print("replay: give --target URL (client) or --serve (server)", file=sys.stderr)
         return 2
     token = os.environ.get(args.token_env)
+    if not token:
+        raise CommandError(f"set ${args.token_env} to the token the gateway at {args.target} accepts "
+                           "(--token-env names another variable); tokens never come from argv")
+    _reachable(args.target)
     errors = 0
     for cassette in cassettes:
         result = replay_as_client(cassette, args.target, token=token)
@@ -266,21 +317,26 @@ def _new_agent_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--surface", required=True, choices=("anthropic", "openai", "cursor", "gemini"),
                         help="the protocol the agent speaks")
     parser.add_argument("--dir", type=Path, default=None, metavar="DIR",
-                        help="folder of agent folders (default: the shipped fixtures/agents)")
+                        help="folder of agent folders (default: ./agents, or fixtures/agents at the root "
+                             "of a source checkout; never the installed package)")
 
 
 def _run_new_agent(args: argparse.Namespace) -> int:
-    root = args.dir or _default_agents_dir()
+    root = args.dir or default_agents_dir()
     try:
         agent = new_agent(args.name, args.surface, root)
     except AgentFolderError as exc:
-        print(f"new-agent: {exc}", file=sys.stderr)
-        return 2
-    dir_flag = f" --agents-dir {shlex.quote(str(root))}" if args.dir else ""
+        raise CommandError(str(exc)) from None
+    except OSError as exc:
+        raise CommandError(f"cannot create {root / args.name} ({exc.strerror}): give --dir a folder "
+                           "you can write") from None
+    shipped = root.resolve() == _shipped_agents_dir().resolve()
+    record_flag = "" if root == default_agents_dir() else f" --agents-dir {shlex.quote(str(root))}"
+    pytest_flag = "" if shipped else f" --agents-dir {shlex.quote(str(root))}"
     print(f"created {agent.path}/agent.toml and {agent.path}/cassettes/\n"
-          f"next: gateway-conformance record --agent {agent.name}{dir_flag} --name plain -- "
+          f"next: gateway-conformance record --agent {agent.name}{record_flag} --name plain -- "
           f"<command that reads ${BASE_URL_ENV}>\n"
-          f"then: pytest --conformance{' --agents-dir ' + shlex.quote(str(root)) if args.dir else ''}")
+          f"then: pytest --conformance{pytest_flag} -k {agent.name}")
     return 0
 
 

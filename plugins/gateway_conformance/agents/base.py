@@ -3,8 +3,10 @@
 An agent is two things: an :class:`AgentSpec` (what it speaks, how it is launched, what its
 traffic must show) read from ``fixtures/agents/<name>/agent.toml``, and a renderer that turns
 a :class:`~gateway_conformance.agents.profile.TargetProfile` into the files of a HOME. The
-spec is data so adding an agent is mostly a TOML file; the renderers stay Python because
-each agent changed its config layout between versions and that logic is code.
+spec is data so adding an agent is mostly a TOML file. Which layout each version range
+needs is data too (``[[compat.layouts]]``: the first range whose ``since`` is not above the
+version applies); the renderers hold the layouts themselves, by name, so a new version that
+needs a known layout is a change to ``agent.toml`` plus a recorded cassette.
 """
 
 from __future__ import annotations
@@ -127,6 +129,15 @@ class Traits:
 
 
 @dataclass(frozen=True)
+class LayoutRange:
+    """``[[compat.layouts]]``: from version ``since`` on, the generated config uses ``layout``."""
+
+    since: str
+    layout: str
+    note: str = ""  # what the layout does differently, for the matrix
+
+
+@dataclass(frozen=True)
 class AgentSpec:
     """An agent as data (``fixtures/agents/<name>/agent.toml``)."""
 
@@ -142,6 +153,9 @@ class AgentSpec:
     traits: Traits
     tool: ToolSpec | None
     documented_max: str | None
+    documented_note: str | None = None  # why the documented config fails past documented_max
+    matrix_note: str | None = None  # the matrix row of an agent without a CLI (Cursor)
+    layouts: tuple[LayoutRange, ...] = ()  # newest first
 
     @classmethod
     def load(cls, name: str, root: Path | None = None) -> AgentSpec:
@@ -149,6 +163,10 @@ class AgentSpec:
         with path.open("rb") as handle:
             raw: dict[str, Any] = tomllib.load(handle)
         launch, traits, tool = raw.get("launch", {}), raw["traits"], raw.get("tool")
+        compat = raw.get("compat", {})
+        layouts = sorted((LayoutRange(str(r["since"]), str(r["layout"]), str(r.get("note", "")))
+                          for r in compat.get("layouts", ())),
+                         key=lambda r: parse_version(r.since), reverse=True)
         return cls(
             name=raw["name"], display_name=raw["display_name"], surface=raw["surface"],
             npm_package=raw.get("npm_package") or None, bin=raw.get("bin") or None,
@@ -158,7 +176,9 @@ class AgentSpec:
                           session_header=traits.get("session_header") or None,
                           headers=dict(traits.get("headers", {}))),
             tool=ToolSpec(tool["name"], dict(tool["arguments"])) if tool else None,
-            documented_max=raw.get("compat", {}).get("documented_max") or None,
+            documented_max=compat.get("documented_max") or None,
+            documented_note=compat.get("documented_note") or None,
+            matrix_note=compat.get("matrix_note") or None, layouts=tuple(layouts),
         )
 
     @property
@@ -169,6 +189,22 @@ class AgentSpec:
     def documented_works(self, version: str) -> bool:
         """The expected outcome of the documented config on ``version`` (SPEC section 5)."""
         return self.documented_max is None or parse_version(version) <= parse_version(self.documented_max)
+
+    def layout_range(self, version: str | None) -> LayoutRange | None:
+        """The ``[[compat.layouts]]`` entry for ``version`` (unknown: the newest)."""
+        if not self.layouts:
+            return None
+        if version is None:
+            return self.layouts[0]
+        return next((r for r in self.layouts if parse_version(r.since) <= parse_version(version)), None)
+
+    def layout_for(self, version: str | None) -> str | None:
+        found = self.layout_range(version)
+        return found.layout if found else None
+
+    def layout_note(self, version: str) -> str | None:
+        found = self.layout_range(version)
+        return found.note or None if found else None
 
     def argv(self, prompt: str, rendered: RenderedConfig, *, allow_tools: bool = False) -> list[str]:
         """The CLI arguments (after the executable) that answer ``prompt`` and exit."""

@@ -3,7 +3,8 @@
 Documented layout: a top-level ``profile = "default"`` selecting ``[profiles.default]``.
 Codex 0.134.0 dropped that ("legacy `profile = \"default\"` config is no longer supported"):
 a profile is now the file ``$CODEX_HOME/<name>.config.toml`` layered on ``config.toml``
-and chosen with ``--profile <name>``. The generated layout follows the installed version,
+and chosen with ``--profile <name>``. The generated layout follows the installed version
+(which version range needs which layout is data: ``[[compat.layouts]]`` in agent.toml),
 and also switches off Codex's own update checks, analytics and plugin/app lookups (with
 them on it resolves outside hosts on every run; measured with strace on 0.171.0).
 The token never enters a file unless telemetry needs it in an exporter header.
@@ -15,7 +16,7 @@ from typing import Any
 
 import tomli_w
 
-from gateway_conformance.agents.base import ConfigFile, RenderedConfig, parse_version
+from gateway_conformance.agents.base import AgentSpec, ConfigFile, RenderedConfig
 from gateway_conformance.agents.profile import TargetProfile
 
 CONFIG = ".codex/config.toml"
@@ -23,8 +24,9 @@ PROFILE_NAME = "default"
 PROFILE_FILE = f".codex/{PROFILE_NAME}.config.toml"
 PROVIDER = "proxy"
 TOKEN_VAR = "DATABRICKS_TOKEN"
-# The first version that rejects the documented top-level `profile`.
-PROFILE_FILES_SINCE = (0, 134, 0)
+# The layouts this renderer knows, as agent.toml's [[compat.layouts]] name them.
+PROFILE_FILES = "profile-files"  # <name>.config.toml + --profile (0.134.0 rejects the top-level key)
+TOP_LEVEL_PROFILE = "top-level-profile"  # the documented `profile = "default"`
 
 QUIET = {
     "check_for_update_on_startup": False,
@@ -55,9 +57,13 @@ def _otel(profile: TargetProfile, token: str) -> dict[str, Any]:
             "metrics_exporter": exporter("metrics", "metrics")}
 
 
-def uses_profile_files(agent_version: str | None) -> bool:
+def uses_profile_files(agent_version: str | None, spec: AgentSpec | None = None) -> bool:
     """Whether this Codex wants ``<name>.config.toml`` + ``--profile`` (unknown: the newest)."""
-    return agent_version is None or parse_version(agent_version) >= PROFILE_FILES_SINCE
+    layout = (spec or AgentSpec.load("codex")).layout_for(agent_version)
+    if layout not in (PROFILE_FILES, TOP_LEVEL_PROFILE):
+        raise ValueError(f"agent.toml of codex names layout {layout!r} for {agent_version}; this renderer "
+                         f"knows {PROFILE_FILES!r} and {TOP_LEVEL_PROFILE!r}")
+    return layout == PROFILE_FILES
 
 
 def render(profile: TargetProfile, *, agent_version: str | None = None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -26,19 +27,36 @@ from gateway_conformance.agents.base import AgentSpec, RenderedConfig, parse_ver
 from gateway_conformance.resources import data_dir
 
 NODE_MODULES_ENV = "GATEWAY_CONFORMANCE_NODE_MODULES"
+INSTALL_COMMAND = "gateway-conformance agents install"
 DEFAULT_TIMEOUT = 90.0
 # Passed through from the caller's environment: nothing that could carry a credential.
 PASSTHROUGH = ("LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS")
 
 
+def agents_cache() -> Path:
+    """Where ``gateway-conformance agents install`` puts the pinned CLIs when
+    ``$GATEWAY_CONFORMANCE_NODE_MODULES`` does not say: a per-user cache folder, outside any
+    project (a wheel user has no checkout to run ``npm ci`` in) and never npm's global one."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "gateway-conformance" / "agents" / "node_modules"
+
+
 def default_node_modules() -> Path:
-    """``$GATEWAY_CONFORMANCE_NODE_MODULES``, else ``./node_modules``, else the checkout's."""
+    """``$GATEWAY_CONFORMANCE_NODE_MODULES``, else ``./node_modules``, else the checkout's,
+    else the cache ``agents install`` fills."""
     if os.environ.get(NODE_MODULES_ENV):
         return Path(os.environ[NODE_MODULES_ENV])
-    for candidate in (Path.cwd() / "node_modules", data_dir().parent / "node_modules"):
+    for candidate in (Path.cwd() / "node_modules", data_dir().parent / "node_modules", agents_cache()):
         if candidate.is_dir():
             return candidate
-    return Path.cwd() / "node_modules"
+    return agents_cache()
+
+
+def install_hint(root: Path | None = None) -> str:
+    """What a skip or a listing tells a person with no CLI installed."""
+    return (f"run `{INSTALL_COMMAND}` (the pinned CLIs, into {agents_cache()}), `npm ci` in a checkout, "
+            f"or point ${NODE_MODULES_ENV} at a node_modules folder that holds them"
+            + (f" (looked in {root})" if root is not None else ""))
 
 
 @dataclass(frozen=True)
@@ -78,6 +96,30 @@ def _read_installation(directory: Path, bin_name: str | None) -> Installation | 
     if not target or "name" not in meta or "version" not in meta:
         return None
     return Installation(meta["name"], meta["version"], directory, directory / target)
+
+
+def on_path(spec: AgentSpec, path: str | None = None) -> tuple[Path, Installation] | None:
+    """The agent's binary a person runs by its name (``codex`` on ``PATH``) and its version:
+    read from the npm package the binary belongs to, else from its ``--version``."""
+    if not spec.bin or (exe := shutil.which(spec.bin, path=path)) is None:
+        return None
+    real = Path(exe).resolve()
+    for folder in real.parents:
+        inst = _read_installation(folder, spec.bin)
+        if inst is not None and inst.package == spec.npm_package:
+            return Path(exe), inst
+        if (folder / "package.json").is_file():
+            break  # inside some other package: ask the binary itself
+    try:
+        proc = subprocess.run([exe, "--version"], capture_output=True, timeout=20, stdin=subprocess.DEVNULL,
+                              check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(rb"\d+\.\d+\.\d+", proc.stdout + proc.stderr)
+    if proc.returncode != 0 or match is None:
+        return None
+    version = match.group().decode()
+    return Path(exe), Installation(spec.npm_package or spec.name, version, real.parent, real)
 
 
 def installations(spec: AgentSpec, node_modules: Path | None = None) -> list[Installation]:

@@ -82,8 +82,8 @@ class AgentRunner:
         found = (launch.find(spec, version, self.node_modules) if version
                  else launch.newest(spec, self.node_modules))
         if found is None:
-            pytest.skip(f"{spec.npm_package}{'@' + version if version else ''} is not installed in "
-                        f"{self.node_modules}: run `npm ci` at the repository root")
+            pytest.skip(f"{spec.npm_package}{'@' + version if version else ''} is not installed: "
+                        f"{launch.install_hint(self.node_modules)}")
         return found
 
     def profile(self, *, telemetry: bool = False) -> TargetProfile:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from gateway_conformance.report.matrix import diff_reports, format_diff
 from gateway_conformance.report.results import ReportError, load_report
@@ -21,8 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="root of the Delta tables the sink writes: <DIR>/<catalog>/<schema>/<table>")
     parser.add_argument("--table-prefix", default=DEFAULT_PREFIX, metavar="P",
                         help=f"tables <P>_otel_metrics and <P>_otel_logs (default {DEFAULT_PREFIX})")
-    parser.add_argument("--catalog", metavar="C", help="catalog of the tables (default: the only one found)")
-    parser.add_argument("--schema", metavar="S", help="schema of the tables (default: the only one found)")
+    parser.add_argument("--uc-catalog", "--catalog", dest="catalog", metavar="C",
+                        help="catalog of the tables (default: the only one found)")
+    parser.add_argument("--uc-schema", "--schema", dest="schema", metavar="S",
+                        help="schema of the tables (default: the only one found)")
     parser.add_argument("--ledger", metavar="PATH",
                         help="gateway ledger JSON (GET /_admin/ledger of the mock, or a list of records)")
     parser.add_argument("--results", metavar="PATH", action="append", default=[],
@@ -43,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.tables_dir is None and args.ledger is None and not args.results:
         print("report: nothing to show: give --tables-dir/--ledger and/or --results", file=sys.stderr)
+        return 2
+    if not Path(args.out).parent.is_dir():
+        print(f"report: --out {args.out}: the folder {Path(args.out).parent} does not exist; "
+              "create it or choose another path", file=sys.stderr)
         return 2
     try:
         reports = [load_report(path) for path in args.results]

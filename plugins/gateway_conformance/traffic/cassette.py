@@ -67,13 +67,16 @@ class RecordedEvent:
 
 @dataclass
 class RecordedRequest:
-    """What the client sent. ``body`` is decoded JSON when the body was JSON, else text."""
+    """What the client sent. ``body`` is decoded JSON when the body was JSON, else text;
+    ``body_text`` keeps the exact text of a JSON body only when compact re-encoding differs
+    (as for responses), so the data stays comparable and the bytes stay exact."""
 
     method: str
     path: str
     query: list[tuple[str, str]] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
+    body_text: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"method": self.method, "path": self.path,
@@ -82,15 +85,20 @@ class RecordedRequest:
             out["query"] = [list(pair) for pair in self.query]
         if self.body is not None:
             out["body"] = self.body
+        if self.body_text is not None:
+            out["body_text"] = self.body_text
         return out
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> RecordedRequest:
         return cls(method=obj["method"], path=obj["path"],
                    query=[(k, v) for k, v in obj.get("query", [])],
-                   headers=dict(obj.get("headers", {})), body=obj.get("body"))
+                   headers=dict(obj.get("headers", {})), body=obj.get("body"),
+                   body_text=obj.get("body_text"))
 
     def body_bytes(self) -> bytes:
+        if self.body_text is not None:
+            return self.body_text.encode()
         if self.body is None:
             return b""
         if isinstance(self.body, str):

@@ -80,7 +80,7 @@ class RecordingProxy:
         recorded_req = RecordedRequest(
             method=request.method, path=request.url.path,
             query=parse_qsl(request.url.query, keep_blank_values=True),
-            headers=req_headers, body=text if text is not None else data)
+            headers=req_headers, body=data, body_text=text)
         out_headers = {k: v for k, v in request.headers.items()
                        if k.lower() not in ("host", "content-length", "accept-encoding", "connection")}
         out_headers["accept-encoding"] = "identity"

@@ -109,6 +109,8 @@ class Redactor:
             inter.response.headers = {k: self.header(k, v) for k, v in inter.response.headers.items()}
         for inter in cassette.interactions:
             inter.request.body = self.data(inter.request.body)
+            if inter.request.body_text is not None:
+                inter.request.body_text = self.text(inter.request.body_text)
             resp = inter.response
             resp.body = self.data(resp.body)
             if resp.body_text is not None:

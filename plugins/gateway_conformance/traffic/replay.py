@@ -327,9 +327,8 @@ class ReplayLayer:
 
     async def respond(self, surface: Any, method: str, path: str, query: str, headers: dict[str, str],
                       body: bytes, t0: float) -> Response:
-        data, text = decode_body(body, clean_headers(headers))
-        result = self.library.match(method, path, parse_qsl(query, keep_blank_values=True),
-                                    text if text is not None else data)
+        data, _ = decode_body(body, clean_headers(headers))
+        result = self.library.match(method, path, parse_qsl(query, keep_blank_values=True), data)
         if isinstance(result, Miss):
             error = GatewayError(400, "invalid_request", result.message())
             return JSONResponse(surface.error_body(error), status_code=error.status,

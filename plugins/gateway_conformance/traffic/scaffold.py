@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway_conformance.resources import data_dir
 from gateway_conformance.traffic.cassette import iter_cassettes
 from gateway_conformance.traffic.shapes import SURFACES
 
@@ -55,6 +56,19 @@ SURFACE_PATHS = {
     "cursor": "/cursor/v1/chat/completions",
     "gemini": "/gemini/v1beta/models/{model}:streamGenerateContent",
 }
+
+
+def default_agents_dir(cwd: Path | None = None) -> Path:
+    """Where ``new-agent`` and ``record`` write when not told: ``fixtures/agents`` at the root
+    of a source checkout (a contributor adding to the project), else ``./agents`` in the
+    working folder (a user's own agents, picked up with ``--agents-dir agents``). Never the
+    installed package: a wheel's data is not the user's to change and is lost on upgrade.
+    Relative, so the command stored in ``meta.rerecord`` holds no local absolute path."""
+    cwd = cwd or Path.cwd()
+    checkout = cwd / "fixtures" / "agents"
+    if checkout.is_dir() and checkout.resolve() == (data_dir() / "agents").resolve():
+        return Path("fixtures", "agents")
+    return Path("agents")
 
 
 class AgentFolderError(ValueError):
