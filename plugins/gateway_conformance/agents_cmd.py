@@ -55,7 +55,8 @@ def _cli_agents() -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    return {"list": _list, "install": _install, "canary": _canary, "matrix": _matrix}[args.action or "list"](args)
+    actions = {"list": _list, "install": _install, "canary": _canary, "matrix": _matrix}
+    return actions[args.action or "list"](args)
 
 
 def _list(args: argparse.Namespace) -> int:
