@@ -17,6 +17,8 @@ from gateway_conformance.pytest_fixtures.gateway import *  # noqa: F403  (fixtur
 from gateway_conformance.pytest_fixtures.sink import *  # noqa: F403  (fixtures)
 from gateway_conformance.pytest_fixtures.spark import *  # noqa: F403  (fixtures)
 from gateway_conformance.pytest_fixtures.target import *  # noqa: F403  (fixtures, RemoteError hooks)
+from gateway_conformance.pytest_fixtures.upstream import *  # noqa: F403  (fixture)
+from gateway_conformance.pytest_fixtures.upstream import skip_without_upstream
 from gateway_conformance.report import collector as report_collector
 from gateway_conformance.resources import suite_dir
 from gateway_conformance.target import DEFAULT_TOKEN_ENV
@@ -25,6 +27,8 @@ from gateway_conformance.target import DEFAULT_TOKEN_ENV
 MARKERS = {
     "mock_only": "needs the embedded mock's internals (ledger, scripts, faults); "
                  "skipped against an external target",
+    "upstream": "steers the gateway's provider by correlation marker; runs on the embedded mock and, "
+                "with [upstream] in the target profile, through the gateway under test",
     "spark": "needs the JVM Spark engine (pyspark + delta-spark)",
     "agents": "launches a real agent CLI from ./node_modules",
     "browser": "drives headless Chromium",
@@ -96,6 +100,7 @@ def _inside(arg: str, folder: Path, cwd: Path) -> bool:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Against an external gateway, checks that read or steer the mock's internals cannot run."""
+    skip_without_upstream(config, items)
     if not config.getoption("gateway_url"):
         return
     skip = pytest.mark.skip(reason="mock_only: needs the embedded mock; running against --gateway-url")

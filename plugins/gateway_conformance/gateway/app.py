@@ -12,7 +12,8 @@ socket themselves.
 Admin routes (any valid bearer token; JSON) let a test drive an out-of-process ``serve``
 the way the fixtures drive the embedded mock:
 
-- ``GET /_admin/ledger`` -> ``{"records": [LedgerRecord.to_dict(), ...]}``
+- ``GET /_admin/ledger[?marker=M]`` -> ``{"records": [LedgerRecord.to_dict(), ...]}`` (only
+  the requests carrying correlation marker M, when given: gateway/markers.py)
 - ``POST /_admin/script`` one turn or a list (see ``ScriptedTurn.from_dict``)
 - ``POST /_admin/faults`` one fault or a list (``Fault`` fields)
 - ``POST /_admin/limits`` ``{"qpm": int|null, "tpm": int|null}``
@@ -41,7 +42,8 @@ from starlette.types import Receive, Scope, Send
 
 from gateway_conformance.gateway.faults import Fault, FaultQueue
 from gateway_conformance.gateway.ledger import DEFAULT_WINDOW, RECORDED_QUERY, Ledger, LedgerRecord
-from gateway_conformance.gateway.policy import Clock, Limits, Policy, bearer_token
+from gateway_conformance.gateway.markers import find_marker
+from gateway_conformance.gateway.policy import Clock, Limits, Policy, bearer_token, presented_token
 from gateway_conformance.gateway.responders import (
     EchoResponder,
     Responder,
@@ -205,7 +207,8 @@ class _EndpointApp:
         headers = Request(scope).headers
         record = LedgerRecord(request_id=request_id, started_at=time.time(), surface=surface.name,
                               endpoint=self.endpoint.kind if self.endpoint else "unknown",
-                              method=scope["method"], path=scope["path"])
+                              method=scope["method"], path=scope["path"],
+                              wall_minus_perf=time.time() - time.perf_counter())
         record.note_headers(headers)
         record.query = _recorded_query(scope.get("query_string", b""))
         exchange = Exchange()
@@ -239,7 +242,7 @@ class _EndpointApp:
             record.request_tags, bad_tags = request_tags(headers), None
         except GatewayError as err:
             bad_tags = err
-        token = bearer_token(headers.get("authorization"), headers.get("x-goog-api-key"))
+        token = presented_token(headers, Request(scope).query_params)
         identity = record.identity = gw.policy.authenticate(token)
         if bad_tags is not None:
             raise bad_tags
@@ -256,8 +259,10 @@ class _EndpointApp:
             return
         if surface.check_headers is not None:
             surface.check_headers(headers)
-        body = await _read_json(receive, gw.config.max_body_bytes)
+        body, raw = await _read_json(receive, gw.config.max_body_bytes)
+        record.marker = find_marker(raw)
         request = surface.parse_request(body, dict(scope.get("path_params", {})))
+        request = dataclasses.replace(request, marker=record.marker)
         if isinstance(endpoint.stream, bool) and request.stream is not endpoint.stream:
             request = dataclasses.replace(request, stream=endpoint.stream)
         record.model, record.stream = request.model, request.stream
@@ -286,7 +291,7 @@ class _EndpointApp:
         """Take this request's fault, if one is queued, and apply what acts before any byte:
         the delay, a dropped connection, an error status. The rest shapes the stream."""
         assert self.endpoint is not None
-        fault = self.gateway.faults.take(self.surface.name, scope["path"], self.endpoint.kind)
+        fault = self.gateway.faults.take(self.surface.name, scope["path"], self.endpoint.kind, record.marker)
         if fault is None:
             return None
         record.fault = fault.label()
@@ -309,7 +314,8 @@ def _recorded_query(query_string: bytes) -> str:
     return "&".join(p for p in pairs if p.partition("=")[0] in RECORDED_QUERY)
 
 
-async def _read_json(receive: Receive, limit: int) -> dict[str, Any]:
+async def _read_json(receive: Receive, limit: int) -> tuple[dict[str, Any], bytes]:
+    """The body as a JSON object, and its raw bytes (where the correlation marker is found)."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -334,7 +340,7 @@ async def _read_json(receive: Receive, limit: int) -> dict[str, Any]:
                            f"There was an error parsing the body of your request: {exc}") from None
     if not isinstance(body, dict):
         raise GatewayError(400, "invalid_request", "The request body must be a JSON object.")
-    return body
+    return body, raw
 
 
 class _Dropped(Exception):
@@ -489,7 +495,9 @@ def _admin_routes(gw: Gateway) -> list[BaseRoute]:
         return body
 
     async def ledger(request: Request) -> Response:
-        return JSONResponse({"records": gw.ledger.to_json()})
+        marker = request.query_params.get("marker")
+        records = gw.ledger.records(**({"marker": marker} if marker else {}))
+        return JSONResponse({"records": [r.to_dict() for r in records]})
 
     async def script(request: Request) -> Response:
         turns = [ScriptedTurn.from_dict(item) for item in await items(request)]

@@ -56,6 +56,7 @@ class Fault:
     - ``drop_connection``: close the connection without any response.
     - ``surface`` / ``path`` / ``kind``: which requests it may fire on (``path`` is a
       substring of the request path; ``kind`` an endpoint kind, ``None`` for any).
+    - ``marker``: only a request whose body carries this marker (gateway/markers.py).
     """
 
     status: int | None = None
@@ -69,6 +70,7 @@ class Fault:
     surface: str | None = None
     path: str | None = None
     kind: str | None = "generate"
+    marker: str | None = None
 
     def __post_init__(self) -> None:
         if self.status is not None and not 400 <= self.status <= 599:
@@ -93,10 +95,11 @@ class Fault:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def matches(self, surface: str, path: str, kind: str) -> bool:
+    def matches(self, surface: str, path: str, kind: str, marker: str | None = None) -> bool:
         return ((self.surface is None or self.surface == surface)
                 and (self.path is None or self.path in path)
-                and (self.kind is None or self.kind == kind))
+                and (self.kind is None or self.kind == kind)
+                and (self.marker is None or self.marker == marker))
 
     def error(self) -> GatewayError:
         assert self.status is not None
@@ -133,13 +136,13 @@ class FaultQueue:
         """Queue ``Fault(**fault)``: the short form tests use."""
         return self.add(Fault(**fault))
 
-    def take(self, surface: str, path: str, kind: str) -> Fault | None:
+    def take(self, surface: str, path: str, kind: str, marker: str | None = None) -> Fault | None:
         """Consume and return the first fault matching this request, if any."""
         if not self._pending:
             return None
         with self._lock:
             for i, fault in enumerate(self._pending):
-                if fault.matches(surface, path, kind):
+                if fault.matches(surface, path, kind, marker):
                     return self._pending.pop(i)
         return None
 

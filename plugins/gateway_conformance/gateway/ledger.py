@@ -40,6 +40,8 @@ RECORDED_HEADERS = (
 #: Query parameters kept in the record's ``query`` (Gemini's ``?key=`` never is).
 RECORDED_QUERY = ("beta", "alt")
 SESSION_HEADERS = ("x-claude-code-session-id", "session-id", "session_id", "conversation_id")
+# Headers the suite itself invents to see whether a gateway forwards custom headers (upstream mode).
+PROBE_HEADER_PREFIX = "x-gwc-"
 
 #: The agent name of the suite's own probe traffic (the dashboard leaves it out).
 SUITE_AGENT = "gateway-conformance"
@@ -101,6 +103,10 @@ class LedgerRecord:
     events: int = 0
     # perf_counter() at which each streamed event was handed to the server: proves streaming.
     produced_at: list[float] = field(default_factory=list)
+    # Epoch seconds minus perf_counter() when the request arrived: add it to a produced_at
+    # value to compare with another process's wall clock (upstream mode's timing check).
+    wall_minus_perf: float = 0.0
+    marker: str | None = None  # the correlation marker in the body (gateway/markers.py)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,7 +114,8 @@ class LedgerRecord:
     def note_headers(self, headers: Mapping[str, str]) -> None:
         self.user_agent = headers.get("user-agent")
         self.agent = guess_agent(self.user_agent)
-        self.headers = {name: headers[name] for name in RECORDED_HEADERS if name in headers}
+        self.headers = {name: value for name, value in headers.items()
+                        if name in RECORDED_HEADERS or name.startswith(PROBE_HEADER_PREFIX)}
         self.session_id = next((headers[n] for n in SESSION_HEADERS if n in headers), None)
 
 

@@ -62,6 +62,19 @@ class Limits:
     tpm: int | None = None
 
 
+# The vendors' own API-key forms, after ``Authorization: Bearer``: what a gateway sends its
+# upstream provider (Anthropic ``x-api-key``, Google ``x-goog-api-key`` or ``?key=``), so the
+# mock can stand behind a real gateway as its provider (upstream mode, docs/platform-teams.md).
+API_KEY_HEADERS = ("x-api-key", "x-goog-api-key")
+API_KEY_QUERY = "key"
+
+
+def presented_token(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+    """The token a request presents: bearer first, then a vendor key header, then ``?key=``."""
+    keys = [headers.get(name) for name in API_KEY_HEADERS] + [query.get(API_KEY_QUERY)]
+    return bearer_token(headers.get("authorization"), next((k for k in keys if k and k.strip()), None))
+
+
 def bearer_token(authorization: str | None, api_key: str | None = None) -> str | None:
     """The presented token: ``Authorization: Bearer`` first, then an API-key header.
 

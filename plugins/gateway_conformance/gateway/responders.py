@@ -107,33 +107,44 @@ class EchoResponder:
 
 @dataclass(frozen=True)
 class ScriptedTurn:
-    """One queued answer: a reply or an error, optionally only for one surface."""
+    """One queued answer: a reply or an error, optionally only for one surface or only for
+    the request carrying one correlation marker (gateway/markers.py)."""
 
     reply: Reply | None = None
     error: GatewayError | None = None
     surface: str | None = None
+    marker: str | None = None
+
+    def matches(self, request: ChatRequest) -> bool:
+        return ((self.surface is None or self.surface == request.surface)
+                and (self.marker is None or self.marker == request.marker))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ScriptedTurn:
         """The admin route's JSON: ``{"text", "tool_calls": [{"name", "arguments", "id"?}],
-        "stop_reason", "input_tokens", "output_tokens", "error": {"status", "message"}, "surface"}``."""
+        "stop_reason", "input_tokens", "output_tokens", "error": {"status", "message", "retry_after"},
+        "surface", "marker"}``."""
         unknown = set(data) - {"text", "tool_calls", "stop_reason", "input_tokens", "output_tokens",
-                               "error", "surface"}
+                               "error", "surface", "marker"}
         if unknown:
             raise ValueError(f"unknown script fields: {sorted(unknown)}")
-        surface = data.get("surface")
+        surface, marker = data.get("surface"), data.get("marker")
         if data.get("error") is not None:
             err = data["error"]
             status = int(err.get("status", 500))
+            retry_after = err.get("retry_after")
             return cls(error=GatewayError(status, kind_for_status(status),
-                                          str(err.get("message", "Scripted error"))), surface=surface)
+                                          str(err.get("message", "Scripted error")),
+                                          retry_after=None if retry_after is None else float(retry_after)),
+                       surface=surface, marker=marker)
         calls = tuple(ToolCall(id=str(c.get("id") or new_call_id()), name=str(c["name"]),
                                arguments=dict(c.get("arguments") or {}))
                       for c in data.get("tool_calls") or ())
         stop = data.get("stop_reason") or ("tool_use" if calls else "end_turn")
         return cls(reply=Reply(text=str(data.get("text") or ""), tool_calls=calls, stop_reason=stop,
                                input_tokens=int(data.get("input_tokens") or 0),
-                               output_tokens=int(data.get("output_tokens") or 0)), surface=surface)
+                               output_tokens=int(data.get("output_tokens") or 0)),
+                   surface=surface, marker=marker)
 
 
 class ScriptedResponder:
@@ -171,7 +182,7 @@ class ScriptedResponder:
             self._queue.clear()
 
     def respond(self, request: ChatRequest) -> Reply:
-        turn = self._next(request.surface)
+        turn = self._next(request)
         if turn is None:
             return with_usage(self.fallback.respond(request), request)
         if turn.error is not None:
@@ -179,11 +190,11 @@ class ScriptedResponder:
         assert turn.reply is not None
         return with_usage(turn.reply, request)
 
-    def _next(self, surface: str) -> ScriptedTurn | None:
+    def _next(self, request: ChatRequest) -> ScriptedTurn | None:
         if not self._queue:
             return None
         with self._lock:
             for i, turn in enumerate(self._queue):
-                if turn.surface is None or turn.surface == surface:
+                if turn.matches(request):
                     return self._queue.pop(i)
         return None

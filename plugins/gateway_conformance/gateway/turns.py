@@ -84,6 +84,7 @@ class ChatRequest:
     tool_results: tuple[str, ...] = ()
     max_tokens: int | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    marker: str | None = None  # the correlation marker in the body (gateway/markers.py)
 
 
 EndpointKind = Literal["generate", "count_tokens", "models", "probe"]

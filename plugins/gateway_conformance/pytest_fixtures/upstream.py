@@ -1,0 +1,74 @@
+"""The ``upstream`` fixture and the collection rule of checks marked ``upstream``.
+
+A check marked ``upstream`` steers the provider behind the gateway and reads what reached it
+(:mod:`gateway_conformance.upstream`). It runs
+
+- on the embedded mock (no target): the mock is both the gateway and its own upstream;
+- through a real gateway when the target profile has an ``[upstream]`` table naming the
+  ``gateway-conformance serve`` the gateway uses as its provider;
+- nowhere else: against a gateway without ``[upstream]`` it is skipped, with that reason.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gateway_conformance.target import Target
+from gateway_conformance.upstream.admin import UpstreamAdmin
+
+__all__ = ["upstream"]
+
+MARKER = "upstream"
+SKIP_REASON = ("upstream: needs the mock as the gateway's provider; add an [upstream] table "
+               "(url, admin_token_env) to the target profile")
+
+
+def upstream_profile(target: Target) -> Any:
+    """The target's ``[upstream]`` (url, admin_token_env), or None (contract C4)."""
+    return getattr(target, "upstream", None)
+
+
+def _target(config: pytest.Config) -> Target:
+    from gateway_conformance import target as target_module
+
+    of = getattr(target_module, "target_of", None)
+    return of(config) if of else target_module.target_from_config(config)
+
+
+def skip_without_upstream(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Against a gateway without ``[upstream]``, skip the upstream checks with the reason
+    (called from the plugin's ``pytest_collection_modifyitems``)."""
+    if not config.getoption("gateway_url") or upstream_profile(_target(config)) is not None:
+        return
+    skip = pytest.mark.skip(reason=SKIP_REASON)
+    for item in items:
+        if item.get_closest_marker(MARKER):
+            item.add_marker(skip)
+
+
+def _admin_token(gateway: Any) -> str:
+    """The embedded mock's admin token (contract C2), or its model token before C2."""
+    return str(getattr(gateway, "admin_token", None) or gateway.token)
+
+
+@pytest.fixture(scope="session")
+def upstream(request: pytest.FixtureRequest, target: Target) -> Iterator[UpstreamAdmin]:
+    """The admin client of the provider behind the gateway under test."""
+    profile = upstream_profile(target)
+    if profile is not None:
+        token = os.environ.get(profile.admin_token_env)
+        if not token:
+            pytest.fail(f"upstream mode: set the upstream's admin token in ${profile.admin_token_env} "
+                        f"(named by [upstream] admin_token_env)", pytrace=False)
+        admin = UpstreamAdmin(profile.url, token)
+    elif target.external:
+        pytest.skip(SKIP_REASON)
+    else:
+        gateway = request.getfixturevalue("gateway")
+        admin = UpstreamAdmin(gateway.url, _admin_token(gateway))
+    yield admin
+    admin.close()
