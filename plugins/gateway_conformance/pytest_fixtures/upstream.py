@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from gateway_conformance.target import Target
+from gateway_conformance.target import Target, target_of
 from gateway_conformance.upstream.admin import UpstreamAdmin
 
 __all__ = ["upstream"]
@@ -27,22 +27,10 @@ SKIP_REASON = ("upstream: needs the mock as the gateway's provider; add an [upst
                "(url, admin_token_env) to the target profile")
 
 
-def upstream_profile(target: Target) -> Any:
-    """The target's ``[upstream]`` (url, admin_token_env), or None (contract C4)."""
-    return getattr(target, "upstream", None)
-
-
-def _target(config: pytest.Config) -> Target:
-    from gateway_conformance import target as target_module
-
-    of = getattr(target_module, "target_of", None)
-    return of(config) if of else target_module.target_from_config(config)
-
-
 def skip_without_upstream(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Against a gateway without ``[upstream]``, skip the upstream checks with the reason
     (called from the plugin's ``pytest_collection_modifyitems``)."""
-    if not config.getoption("gateway_url") or upstream_profile(_target(config)) is not None:
+    if not config.getoption("gateway_url") or target_of(config).upstream is not None:
         return
     skip = pytest.mark.skip(reason=SKIP_REASON)
     for item in items:
@@ -58,7 +46,7 @@ def _admin_token(gateway: Any) -> str:
 @pytest.fixture(scope="session")
 def upstream(request: pytest.FixtureRequest, target: Target) -> Iterator[UpstreamAdmin]:
     """The admin client of the provider behind the gateway under test."""
-    profile = upstream_profile(target)
+    profile = target.upstream
     if profile is not None:
         token = os.environ.get(profile.admin_token_env)
         if not token:
