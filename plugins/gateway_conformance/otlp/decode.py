@@ -153,6 +153,8 @@ def decode_json(signal: Signal, body: bytes | str) -> Message:
     if not isinstance(document, dict):
         raise DecodeError(f"malformed OTLP/JSON {name}: the body must be a JSON object, "
                           f"got {type(document).__name__}")
+    if _MAY_HOLD_SURROGATE.search(body if isinstance(body, bytes) else body.encode("utf-8", "surrogatepass")):
+        _refuse_lone_surrogates(document, name)
     _convert_ids(document, request_type.DESCRIPTOR, _hex_to_base64, "")
     message = request_type()
     try:
@@ -160,6 +162,21 @@ def decode_json(signal: Signal, body: bytes | str) -> Message:
     except (json_format.ParseError, ValueError, TypeError, RecursionError) as error:
         raise DecodeError(f"malformed OTLP/JSON {name}: {error}") from None
     return message
+
+
+#: A ``\\uD800``-``\\uDFFF`` escape, or the UTF-8 form of a surrogate (which ``json.loads``
+#: accepts from bytes): the only ways a parsed document can hold one. Pairs are fine.
+_MAY_HOLD_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+
+
+def _refuse_lone_surrogates(document: dict[str, Any], name: str) -> None:
+    """A lone surrogate is not Unicode text: no column can store it, and protobuf's JSON
+    parser fails on one in a key with an internal error, so the body is refused here."""
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise DecodeError(f"malformed OTLP/JSON {name}: a string holds the lone UTF-16 surrogate "
+                          f"{error.object[error.start]!a}, which is not Unicode text") from None
 
 
 def decode(signal: Signal, body: bytes, media_type: str) -> Message:

@@ -5,8 +5,11 @@ OTLP/HTTP specification where Databricks is silent. Decisions, in the order they
 
 - Response media type: the request's (``application/x-protobuf`` or ``application/json``);
   for any other request type errors answer in protobuf, OTLP's default encoding.
-- Load shedding: more than ``max_in_flight`` requests at once, or a writer whose commit
-  queue is full, gets 503 with ``Retry-After`` (retryable by every OTLP client).
+- Load shedding: more than ``max_in_flight`` requests being decoded, mapped or committed at
+  once, a writer whose commit queue is full, or bodies past the shared memory budget get 503
+  with ``Retry-After`` (retryable by every OTLP client). A body still arriving holds no
+  in-flight slot: it is bounded by its deadline and the memory budget instead, so clients
+  that trickle their bodies cannot starve the exporters.
 - Auth: ``Authorization: Bearer <token>`` with a token given at construction, else 401.
 - Content-Type other than the two OTLP types: 415. Content-Encoding other than
   gzip/deflate/identity: 415.
@@ -15,17 +18,21 @@ OTLP/HTTP specification where Databricks is silent. Decisions, in the order they
   DDL to have run, so the sink pre-creates only its configured prefix's three tables); a
   table of another signal or whose ``otel.schemaVersion`` is not v1 400.
 - Body: over ``max_body_bytes`` raw or after decompression 413 (a gzip bomb is stopped
-  as soon as its output passes the limit); truncated or corrupt gzip 400; a body that is
-  not an export request of the endpoint's signal 400.
+  as soon as its output passes the limit); not arrived by its deadline or below the minimum
+  rate 408; truncated or corrupt gzip 400; a body that is not an export request of the
+  endpoint's signal 400.
 - Success: 200 with an empty ``Export*ServiceResponse`` only after the Delta commit that
   holds the rows; rows the mapping rejects are reported through partial success. A failed
   commit answers 503, so the client retries and nothing acknowledged is ever missing.
-- Errors carry a ``google.rpc.Status`` (code, message) in the response media type.
+- Errors carry a ``google.rpc.Status`` (code, message) in the response media type. A
+  message echoes at most ``_MAX_MESSAGE`` characters, and any text that cannot be encoded
+  (a lone surrogate) escaped, so building the error can never fail.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 import random
 import threading
 from collections import Counter
@@ -36,18 +43,23 @@ from types import TracebackType
 
 import anyio
 import anyio.to_thread
+import pyarrow as pa
 from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway_conformance.otlp.body import (
     BodyError,
+    BodyPace,
+    Lease,
+    MemoryBudget,
+    OverBudget,
     decompress_bounded,
-    read_bounded,
+    read_body,
     supported_encoding,
 )
 from gateway_conformance.otlp.decode import (
@@ -79,8 +91,12 @@ ENDPOINTS: dict[Signal, str] = {"metrics": "metrics", "logs": "logs", "spans": "
 _REJECTED_FIELD: dict[Signal, str] = {"metrics": "rejected_data_points", "logs": "rejected_log_records",
                                       "spans": "rejected_spans"}
 _GRPC_CODE = {400: code_pb2.INVALID_ARGUMENT, 401: code_pb2.UNAUTHENTICATED, 404: code_pb2.NOT_FOUND,
-              405: code_pb2.UNIMPLEMENTED, 413: code_pb2.RESOURCE_EXHAUSTED, 415: code_pb2.INVALID_ARGUMENT,
-              503: code_pb2.UNAVAILABLE}
+              405: code_pb2.UNIMPLEMENTED, 408: code_pb2.DEADLINE_EXCEEDED, 413: code_pb2.RESOURCE_EXHAUSTED,
+              415: code_pb2.INVALID_ARGUMENT, 500: code_pb2.INTERNAL, 503: code_pb2.UNAVAILABLE}
+#: Characters of an error message sent back: messages quote the client's input, which can be
+#: megabytes (a JSON value echoed by the parser, a header).
+_MAX_MESSAGE = 1000
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -96,6 +112,27 @@ class SinkLimits:
     retry_after_seconds: int = 1
     #: Bytes past the limit still read (and dropped) so the client sees the 413, not a reset.
     drain_bytes: int = 64 * 1024 * 1024
+    #: The longest a body may take to arrive (408 after). OTLP exporters give up on a whole
+    #: request after 10 s by default (``OTEL_EXPORTER_OTLP_TIMEOUT``), so 30 s cuts off no
+    #: exporter that is still waiting for its answer.
+    body_timeout_seconds: float = 30.0
+    #: After the first ``body_rate_grace_seconds``, a body must arrive at this many bytes per
+    #: second on average (0: no minimum). 16 KiB/s is a 128 kbit/s link; a trickle is slower.
+    body_min_rate: float = 16 * 1024
+    body_rate_grace_seconds: float = 5.0
+    #: Raw and decompressed body bytes held by all requests together (503 past it). 256 MiB
+    #: holds four requests of the largest size at once (each needs up to three times
+    #: ``max_body_bytes``: raw, inflated pieces, joined) and thousands of ordinary exports.
+    memory_budget_bytes: int = 256 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.memory_budget_bytes < 3 * self.max_body_bytes:
+            raise ValueError(f"the memory budget ({self.memory_budget_bytes} bytes) must hold one request "
+                             f"of the largest size: at least 3 x max_body_bytes = {3 * self.max_body_bytes}")
+
+    @property
+    def pace(self) -> BodyPace:
+        return BodyPace(self.body_timeout_seconds, self.body_min_rate, self.body_rate_grace_seconds)
 
 
 class SinkFaults:
@@ -135,10 +172,18 @@ class OtlpError(Exception):
         self.headers = headers or {}
 
 
+def printable(message: str) -> str:
+    """``message`` cut to ``_MAX_MESSAGE`` characters and safe to encode as UTF-8 (a lone
+    surrogate from the client's JSON becomes ``\\udfff``, not an encoding error)."""
+    if len(message) > _MAX_MESSAGE:
+        message = message[:_MAX_MESSAGE] + " [...]"
+    return message.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def error_response(status: int, message: str, media_type: str = PROTOBUF,
                    headers: dict[str, str] | None = None) -> Response:
     """A ``google.rpc.Status`` body, the error shape of OTLP/HTTP."""
-    body = status_pb2.Status(code=_GRPC_CODE.get(status, code_pb2.UNKNOWN), message=message)
+    body = status_pb2.Status(code=_GRPC_CODE.get(status, code_pb2.UNKNOWN), message=printable(message))
     return Response(encode(body, media_type), status_code=status, media_type=media_type, headers=headers)
 
 
@@ -158,6 +203,7 @@ class OtlpSink:
         # posts OTLP/JSON (Gemini CLI) from one that posts protobuf, which the rows cannot show.
         self.acknowledged: Counter[tuple[Signal, str]] = Counter()
         self._in_flight = 0
+        self.budget = MemoryBudget(self.limits.memory_budget_bytes)
         self._map_limiter = anyio.CapacityLimiter(self.limits.map_threads)
         routes = [Route(f"{OTEL_PATH}/{path}", self._endpoint(signal), methods=["POST"])
                   for signal, path in ENDPOINTS.items()]
@@ -176,24 +222,34 @@ class OtlpSink:
 
     async def handle(self, request: Request, signal: Signal) -> Response:
         media_type = _media_type(request)
-        self._in_flight += 1
+        began = anyio.current_time()
         try:
-            message = await self._export(request, signal, media_type)
+            with self.budget.lease() as lease:
+                result = await self._export(request, signal, media_type, lease, began)
         except OtlpError as error:
             return error_response(error.status, error.message, media_type or PROTOBUF, error.headers)
-        finally:
-            self._in_flight -= 1
+        except Exception:  # a defect: still answered in the OTLP error shape, and logged
+            _log.exception("OTLP sink: unexpected error on %s %s", request.method, request.url.path)
+            return error_response(500, "internal error in the sink; the request was not stored",
+                                  media_type or PROTOBUF)
+        if isinstance(result, OtlpError):  # returned, never raised: see _store
+            return error_response(result.status, result.message, media_type or PROTOBUF, result.headers)
         assert media_type is not None
         self.acknowledged[signal, media_type] += 1
-        return Response(encode(message, media_type), media_type=media_type)
+        return Response(encode(result, media_type), media_type=media_type)
 
-    async def _export(self, request: Request, signal: Signal, media_type: str | None) -> Message:
-        if self._in_flight > self.limits.max_in_flight:
+    def _shed_if_busy(self) -> None:
+        if self._in_flight >= self.limits.max_in_flight:
             raise self._unavailable(f"over {self.limits.max_in_flight} requests in flight; retry later",
                                     self.limits.retry_after_seconds)
+
+    async def _export(self, request: Request, signal: Signal, media_type: str | None, lease: Lease,
+                      began: float) -> Message | OtlpError:
+        self._shed_if_busy()  # refuse before reading the body when the answer is known already
         self._authenticate(request)
         if media_type is None:
-            raise OtlpError(415, f"unsupported content type {request.headers.get('content-type')!r}; "
+            content_type = request.headers.get("content-type", "")[:100]
+            raise OtlpError(415, f"unsupported content type {content_type!r}; "
                                  f"OTLP/HTTP accepts {PROTOBUF} or {JSON}")
         try:
             encoding = supported_encoding(request.headers.get("content-encoding"))
@@ -208,37 +264,72 @@ class OtlpSink:
         if declared > limit + self.limits.drain_bytes:  # too large even to drain: refuse unread
             raise OtlpError(413, f"request body is larger than the limit of {limit} bytes")
         try:
-            raw = await read_bounded(request.stream(), limit, drain=self.limits.drain_bytes)
+            raw = await read_body(request.stream(), limit, drain=self.limits.drain_bytes, lease=lease,
+                                  pace=self.limits.pace, began=began)
         except BodyError as error:
-            raise OtlpError(error.status, str(error)) from None
-        mapped = await anyio.to_thread.run_sync(self._map, signal, raw, encoding, media_type,
+            raise self._refusal(error) from None
+        except ClientDisconnect:
+            raise OtlpError(400, "the client closed the connection before the body ended") from None
+        self._shed_if_busy()
+        self._in_flight += 1
+        try:
+            return await self._store(signal, table, raw, encoding, media_type, lease)
+        finally:
+            self._in_flight -= 1
+
+    async def _store(self, signal: Signal, table: TableName, raw: bytes, encoding: str, media_type: str,
+                     lease: Lease) -> Message | OtlpError:
+        """Map and commit one request's body: the part that the in-flight limit bounds.
+
+        Refusals here are returned, not raised. An exception that crosses ``to_thread``, or
+        is raised from a local variable, sits in a reference cycle (exception -> traceback ->
+        frame -> exception) that keeps the request's buffers (raw body, rows) alive until a
+        garbage collection, which an idle server may never run: 64 refused bombs once held
+        1.6 GiB that way. ``handle`` raises it once these frames are gone."""
+        mapped = await anyio.to_thread.run_sync(self._map, signal, raw, encoding, media_type, lease,
                                                 limiter=self._map_limiter)
+        if isinstance(mapped, OtlpError):
+            return mapped
         if self.faults is not None and self.faults.fire():
-            raise self._unavailable("injected fault: the commit was refused; retry",
-                                    self.faults.retry_after_seconds)
+            return self._unavailable("injected fault: the commit was refused; retry",
+                                     self.faults.retry_after_seconds)
         if mapped.table.num_rows:
-            try:
-                await anyio.to_thread.run_sync(self.writer.append, table, mapped.table)
-            except WriterOverloaded as error:
-                raise self._unavailable(f"{error}; retry later", self.limits.retry_after_seconds) from None
-            except Exception as error:
-                raise self._unavailable(f"the Delta commit failed, nothing was written: {error}",
-                                        self.limits.retry_after_seconds) from None
+            refused = await anyio.to_thread.run_sync(self._commit, table, mapped.table)
+            if refused is not None:
+                return refused
         response = RESPONSE_TYPES[signal]()
         if mapped.rejected or mapped.error_message:
             setattr(response.partial_success, _REJECTED_FIELD[signal], mapped.rejected)
-            response.partial_success.error_message = mapped.error_message or ""
+            response.partial_success.error_message = printable(mapped.error_message or "")
         return response
 
-    def _map(self, signal: Signal, raw: bytes, encoding: str, media_type: str) -> MappedRows:
+    def _map(self, signal: Signal, raw: bytes, encoding: str, media_type: str,
+             lease: Lease) -> MappedRows | OtlpError:
         """Decompress, decode and map, off the event loop (CPU work)."""
         try:
-            body = decompress_bounded(raw, encoding, self.limits.max_body_bytes)
-            return map_body(signal, body, media_type)
+            body = decompress_bounded(raw, encoding, self.limits.max_body_bytes, lease)
         except BodyError as error:
-            raise OtlpError(error.status, str(error)) from None
+            return self._refusal(error)
+        try:
+            return map_body(signal, body, media_type)
         except DecodeError as error:
-            raise OtlpError(400, str(error)) from None
+            return OtlpError(400, str(error))
+
+    def _commit(self, table: TableName, rows: pa.Table) -> OtlpError | None:
+        """``writer.append`` in a worker thread; a failure is a retryable 503 (nothing was written)."""
+        try:
+            self.writer.append(table, rows)
+        except WriterOverloaded as error:
+            return self._unavailable(f"{error}; retry later", self.limits.retry_after_seconds)
+        except Exception as error:
+            return self._unavailable(f"the Delta commit failed, nothing was written: {error}",
+                                     self.limits.retry_after_seconds)
+        return None
+
+    def _refusal(self, error: BodyError) -> OtlpError:
+        if isinstance(error, OverBudget):
+            return self._unavailable(str(error), self.limits.retry_after_seconds)
+        return OtlpError(error.status, str(error))
 
     def _authenticate(self, request: Request) -> None:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
