@@ -21,7 +21,13 @@ from gateway_conformance.resources import suite_dir
 from gateway_conformance.tables.engines import make_writer
 from gateway_conformance.tables.schema import arrow_schema, ddl, ddl_with_name, default_table
 from gateway_conformance.tables.spark import SparkDeltaWriter, flat_namespace
-from gateway_conformance.tables.writer import SchemaMismatch, TableInfo, TableName, UnknownTable
+from gateway_conformance.tables.writer import (
+    SchemaMismatch,
+    TableInfo,
+    TableName,
+    UnknownTable,
+    WriterOverloaded,
+)
 
 pytestmark = pytest.mark.spark
 pytest_plugins = ["pytester"]
@@ -129,8 +135,18 @@ def test_delta_schema_enforcement_refuses_casts_and_extra_columns(writer: SparkD
     assert [row["body"] for row in writer.read(LOGS).to_pylist()] == ["ok"]
 
 
-def test_concurrent_appends_share_one_commit(writer: SparkDeltaWriter) -> None:
+def test_concurrent_appends_share_one_commit(writer: SparkDeltaWriter,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """While one commit runs, five appends queue; the next commit takes all five (the shared
+    group commit of :mod:`gateway_conformance.tables.commits`)."""
     writer.create_table(LOGS, "otel_logs")
+    real_commit, release = writer._commit, threading.Event()
+
+    def gated(name: TableName, tables: list[pa.Table]) -> None:
+        assert release.wait(60)
+        real_commit(name, tables)
+
+    monkeypatch.setattr(writer, "_commit", gated)
     errors: list[BaseException] = []
 
     def append(body: str) -> None:
@@ -139,18 +155,48 @@ def test_concurrent_appends_share_one_commit(writer: SparkDeltaWriter) -> None:
         except BaseException as error:
             errors.append(error)
 
+    first = threading.Thread(target=append, args=("first",))
+    first.start()
+    deadline = time.monotonic() + 30
+    while writer._group(LOGS).pending() != (0, 1) and time.monotonic() < deadline:
+        time.sleep(0.01)  # "first" is being committed (held at the gate)
     threads = [threading.Thread(target=append, args=(f"r{index}",)) for index in range(5)]
-    with writer._table_lock(LOGS):  # a commit in progress: the five appends queue behind it
-        for thread in threads:
-            thread.start()
-        deadline = time.monotonic() + 30
-        while len(writer._queues.get(LOGS, [])) < 5 and time.monotonic() < deadline:
-            time.sleep(0.01)
     for thread in threads:
+        thread.start()
+    while writer._group(LOGS).pending() != (5, 6) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    release.set()
+    for thread in [first, *threads]:
         thread.join(60)
     assert errors == []
-    assert len(commits(writer.table_path(LOGS))) == 1
-    assert sorted(row["body"] for row in writer.read(LOGS).to_pylist()) == [f"r{index}" for index in range(5)]
+    assert len(commits(writer.table_path(LOGS))) == 2
+    assert sorted(row["body"] for row in writer.read(LOGS).to_pylist()) == sorted(
+        ["first", *(f"r{index}" for index in range(5))])
+
+
+def test_a_full_queue_refuses_instead_of_growing(local_spark, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Spark engine sheds load like delta-rs: past ``max_pending_rows``, WriterOverloaded."""
+    writer = SparkDeltaWriter(tmp_path, spark=local_spark, max_pending_rows=3)
+    writer.create_table(LOGS, "otel_logs")
+    real_commit, entered, release = writer._commit, threading.Event(), threading.Event()
+
+    def gated(name: TableName, tables: list[pa.Table]) -> None:
+        entered.set()
+        assert release.wait(60)
+        real_commit(name, tables)
+
+    monkeypatch.setattr(writer, "_commit", gated)
+    first = threading.Thread(target=writer.append, args=(LOGS, log_rows(["a", "b"])))
+    first.start()
+    assert entered.wait(30)
+    with pytest.raises(WriterOverloaded, match="limit 3"):
+        writer.append(LOGS, log_rows(["c", "d"]))
+    release.set()
+    first.join(60)
+    writer.append(LOGS, log_rows(["c", "d"]))
+    writer.close()
+    assert sorted(row["body"] for row in writer.read(LOGS).to_pylist()) == ["a", "b", "c", "d"]
 
 
 def test_table_info_tells_missing_foreign_and_other_version_tables(writer: SparkDeltaWriter,

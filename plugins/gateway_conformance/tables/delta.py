@@ -1,11 +1,7 @@
-"""The embedded Delta engine (delta-rs via ``deltalake``) with group commit.
+"""The embedded Delta engine (delta-rs via ``deltalake``), committing through :mod:`.commits`.
 
-Why group commit: on 2 cores a delta-rs commit costs ~15-25 ms whatever its size, so 100
-exports of 100 points committed one by one cost seconds while one commit of 10k rows costs
-~50 ms. Each table therefore has one committer thread; ``append`` queues its rows and waits,
-and the committer takes everything queued since its last commit into the next one. Nobody
-waits on a timer: while one commit runs, the next batch gathers by itself. A commit is
-atomic, so a failed commit fails every request in it and leaves none of their rows behind.
+Each table has one open ``DeltaTable``, written only by its group-commit thread (see
+:mod:`gateway_conformance.tables.commits` for the grouping and the back-pressure rule).
 
 Two delta-rs traps are handled here and nowhere else: the ``otel.schemaVersion`` property is
 refused unless ``raise_if_key_not_exists=False``, and a sliced Arrow array holding a list or
@@ -17,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections import deque
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -25,8 +20,9 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
+from gateway_conformance.tables.commits import CommitLimits, GroupCommit
 from gateway_conformance.tables.schema import arrow_schema, declared_properties, infer_kind, table_properties
-from gateway_conformance.tables.writer import TableInfo, TableName, UnknownTable, WriterOverloaded
+from gateway_conformance.tables.writer import TableInfo, TableName, UnknownTable
 
 #: Commit metadata key holding how many ``append`` calls a commit carries (group commit is visible).
 APPENDS_KEY = "gateway_conformance.appends"
@@ -72,80 +68,31 @@ def commit_batches(schema: pa.Schema, tables: list[pa.Table]) -> list[pa.RecordB
     return batches
 
 
-class _Committer:
-    """The commit thread of one table; the only user of its open ``DeltaTable``."""
+class _Table:
+    """One table's open ``DeltaTable`` and its group commit; only the commit thread writes it."""
 
-    def __init__(self, path: Path, name: TableName, *, max_batch_rows: int, max_pending_rows: int) -> None:
+    def __init__(self, path: Path, name: TableName, limits: CommitLimits) -> None:
         self._path = path
         self._table = DeltaTable(str(path))
         self._schema = pa.schema(self._table.schema().to_arrow())
-        self._max_batch_rows = max_batch_rows
-        self._max_pending_rows = max_pending_rows
-        self._queue: deque[tuple[pa.Table, Future[int]]] = deque()
-        self._pending_rows = 0
-        self._closing = False
-        self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name=f"delta-commit-{name}", daemon=True)
-        self._thread.start()
+        self.commits = GroupCommit(self._commit, name=str(name), limits=limits)
 
-    def submit(self, rows: pa.Table) -> Future[int]:
-        """Queue rows for the next commit; the future resolves to the commit's table version."""
+    def submit(self, rows: pa.Table) -> Future[None]:
+        """Queue rows for the next commit, cast to the table's schema first."""
         if rows.schema != self._schema:
             rows = rows.cast(self._schema)  # raises on a real mismatch, before anything is queued
-        future: Future[int] = Future()
-        with self._cond:
-            if self._closing:
-                raise RuntimeError(f"writer for {self._path} is closed")
-            if self._pending_rows and self._pending_rows + rows.num_rows > self._max_pending_rows:
-                raise WriterOverloaded(f"{self._pending_rows} rows already wait for a commit "
-                                       f"(limit {self._max_pending_rows})")
-            self._pending_rows += rows.num_rows
-            self._queue.append((rows, future))
-            self._cond.notify()
-        return future
+        return self.commits.submit(rows)
 
-    def close(self) -> None:
-        """Commit everything queued, then stop the thread."""
-        with self._cond:
-            self._closing = True
-            self._cond.notify()
-        self._thread.join()
-
-    def _take_batch(self) -> list[tuple[pa.Table, Future[int]]] | None:
-        with self._cond:
-            while not self._queue and not self._closing:
-                self._cond.wait()
-            if not self._queue:
-                return None
-            batch = [self._queue.popleft()]
-            rows = batch[0][0].num_rows
-            while self._queue and rows + self._queue[0][0].num_rows <= self._max_batch_rows:
-                item = self._queue.popleft()
-                rows += item[0].num_rows
-                batch.append(item)
-            return batch
-
-    def _run(self) -> None:
-        while (batch := self._take_batch()) is not None:
-            outcome: int | BaseException
-            try:
-                # A Table streams through pyarrow's C++ reader; RecordBatchReader.from_batches
-                # would be a Python iterator that delta-rs needs the GIL for, batch by batch.
-                data = pa.Table.from_batches(commit_batches(self._schema, [rows for rows, _ in batch]),
-                                             schema=self._schema)
-                write_deltalake(self._table, data, mode="append",
-                                commit_properties=CommitProperties(custom_metadata={APPENDS_KEY: len(batch)}))
-                outcome = self._table.version()
-            except BaseException as error:  # every waiter must learn the outcome
-                outcome = error
-                self._reload()
-            with self._cond:  # room for new rows before the waiters wake up and send more
-                self._pending_rows -= sum(rows.num_rows for rows, _ in batch)
-            for _, future in batch:
-                if isinstance(outcome, BaseException):
-                    future.set_exception(outcome)
-                else:
-                    future.set_result(outcome)
+    def _commit(self, tables: list[pa.Table], appends: int) -> None:
+        try:
+            # A Table streams through pyarrow's C++ reader; RecordBatchReader.from_batches
+            # would be a Python iterator that delta-rs needs the GIL for, batch by batch.
+            data = pa.Table.from_batches(commit_batches(self._schema, tables), schema=self._schema)
+            write_deltalake(self._table, data, mode="append",
+                            commit_properties=CommitProperties(custom_metadata={APPENDS_KEY: str(appends)}))
+        except BaseException:
+            self._reload()
+            raise
 
     def _reload(self) -> None:
         """After a failed commit, start again from the table's state on disk."""
@@ -163,9 +110,8 @@ class DeltaRsWriter:
     def __init__(self, tables_dir: Path | str, *, max_batch_rows: int = 250_000,
                  max_pending_rows: int = 1_000_000) -> None:
         self.tables_dir = Path(tables_dir)
-        self._max_batch_rows = max_batch_rows
-        self._max_pending_rows = max_pending_rows
-        self._committers: dict[TableName, _Committer] = {}
+        self._limits = CommitLimits(max_batch_rows=max_batch_rows, max_pending_rows=max_pending_rows)
+        self._tables: dict[TableName, _Table] = {}
         self._lock = threading.Lock()
         self._closed = False
 
@@ -190,7 +136,7 @@ class DeltaRsWriter:
     def append(self, name: TableName, rows: pa.Table) -> None:
         if rows.num_rows == 0:
             return
-        self._committer(name).submit(rows).result()
+        self._open(name).submit(rows).result()
 
     def read(self, name: TableName) -> pa.Table:
         path = self.table_path(name)
@@ -201,21 +147,19 @@ class DeltaRsWriter:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            committers = list(self._committers.values())
-        for committer in committers:
-            committer.close()
+            tables = list(self._tables.values())
+        for table in tables:
+            table.commits.close()
 
-    def _committer(self, name: TableName) -> _Committer:
+    def _open(self, name: TableName) -> _Table:
         with self._lock:
             if self._closed:
                 raise RuntimeError(f"writer for {self.tables_dir} is closed")
-            committer = self._committers.get(name)
-            if committer is None:
+            table = self._tables.get(name)
+            if table is None:
                 path = self.table_path(name)
                 if not DeltaTable.is_deltatable(str(path)):
                     raise UnknownTable(f"no Delta table {name} at {path}")
-                committer = _Committer(path, name, max_batch_rows=self._max_batch_rows,
-                                       max_pending_rows=self._max_pending_rows)
-                self._committers[name] = committer
-            return committer
+                table = self._tables[name] = _Table(path, name, self._limits)
+            return table
 

@@ -30,9 +30,9 @@ Locally the append goes to the table's path; remotely a cluster may refuse path 
 (Unity Catalog managed tables), so the rows must first match the table's StructType exactly
 and are then appended by name.
 
-Concurrent appends to one table are grouped: one Spark commit costs ~0.3-0.5 s whatever its
-size on 2 cores, so the thread that wins a table's lock commits everything queued so far
-and the others find their rows already committed.
+Concurrent appends to one table are grouped by :mod:`gateway_conformance.tables.commits`,
+the delta-rs writer's mechanism with the same pending-rows limit: one Spark commit costs
+~0.3-0.5 s whatever its size on 2 cores, so each commit takes everything queued meanwhile.
 """
 
 from __future__ import annotations
@@ -40,12 +40,12 @@ from __future__ import annotations
 import os
 import re
 import threading
-from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from gateway_conformance.tables.commits import CommitLimits, GroupCommit
 from gateway_conformance.tables.schema import ddl_with_name, declared_properties, infer_kind
 from gateway_conformance.tables.writer import SchemaMismatch, TableInfo, TableName, UnknownTable
 
@@ -142,7 +142,8 @@ class SparkDeltaWriter:
     """
 
     def __init__(self, tables_dir: Path | str, *, spark: SparkSession | None = None,
-                 remote: str | None = None) -> None:
+                 remote: str | None = None, max_batch_rows: int = 250_000,
+                 max_pending_rows: int = 1_000_000) -> None:
         self.tables_dir = Path(tables_dir).resolve()
         if spark is None:
             started = _session_class().getActiveSession() is None
@@ -154,7 +155,8 @@ class SparkDeltaWriter:
         self.remote = is_connect(spark)
         self._catalogs: set[str] | None = None
         self._registered: set[TableName] = set()
-        self._queues: dict[TableName, list[tuple[pa.Table, Future[None]]]] = {}
+        self._limits = CommitLimits(max_batch_rows=max_batch_rows, max_pending_rows=max_pending_rows)
+        self._commits: dict[TableName, GroupCommit] = {}
         self._table_locks: dict[TableName, threading.Lock] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -213,28 +215,7 @@ class SparkDeltaWriter:
     def append(self, name: TableName, rows: pa.Table) -> None:
         if rows.num_rows == 0:
             return
-        if not self._exists(name):
-            raise UnknownTable(f"no Delta table {name} ({self._source(name)})")
-        future: Future[None] = Future()
-        with self._lock:
-            if self._closed:
-                raise RuntimeError(f"writer for {self.tables_dir} is closed")
-            self._queues.setdefault(name, []).append((rows, future))
-        with self._table_lock(name):
-            if not future.done():  # nobody committed our rows yet: commit all that waits like them
-                with self._lock:  # rows of another schema wait for their own commit (and verdict)
-                    queue = self._queues[name]
-                    batch = [item for item in queue if item[0].schema == rows.schema]
-                    self._queues[name] = [item for item in queue if item[0].schema != rows.schema]
-                try:
-                    self._commit(name, pa.concat_tables([rows for rows, _ in batch]))
-                except BaseException as error:  # every waiter must learn the outcome
-                    for _, waiting in batch:
-                        waiting.set_exception(error)
-                else:
-                    for _, waiting in batch:
-                        waiting.set_result(None)
-        future.result()
+        self._group(name).submit(rows).result()
 
     def read(self, name: TableName) -> pa.Table:
         if not self._exists(name):
@@ -244,6 +225,9 @@ class SparkDeltaWriter:
     def close(self) -> None:
         with self._lock:
             self._closed = True
+            groups = list(self._commits.values())
+        for group in groups:
+            group.close()
         if self._owns_session:
             self._owns_session = False
             self.spark.stop()
@@ -267,9 +251,24 @@ class SparkDeltaWriter:
             return self.spark.table(self.identifier(name))
         return self.spark.read.format("delta").load(str(self.table_path(name)))
 
-    def _commit(self, name: TableName, rows: pa.Table) -> None:
+    def _group(self, name: TableName) -> GroupCommit:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"writer for {self.tables_dir} is closed")
+            group = self._commits.get(name)
+        if group is not None:
+            return group
+        if not self._exists(name):
+            raise UnknownTable(f"no Delta table {name} ({self._source(name)})")
+        with self._lock:
+            if name not in self._commits:
+                self._commits[name] = GroupCommit(lambda tables, _appends: self._commit(name, tables),
+                                                  name=str(name), limits=self._limits)
+            return self._commits[name]
+
+    def _commit(self, name: TableName, tables: list[pa.Table]) -> None:
         """One Delta commit; returns after it. No schema is imposed on the frame: no casts."""
-        frame = self.spark.createDataFrame(rows)
+        frame = self.spark.createDataFrame(pa.concat_tables(tables))
         if self.remote:
             expected = self._struct(name)
             if frame.schema != expected:
