@@ -28,6 +28,7 @@ from gateway_conformance.gateway.responders import EchoResponder, ScriptedRespon
 from gateway_conformance.gateway.turns import ChatRequest, Reply
 from gateway_conformance.otlp.sink import SinkHandle
 from gateway_conformance.pytest_fixtures.agents import AgentResult, AgentRunner, CompatCell
+from gateway_conformance.secret import Secret
 
 pytestmark = [pytest.mark.agents, pytest.mark.mock_only]
 
@@ -70,7 +71,7 @@ class RecordingResponder:
 def test_generated_config_answers_through_the_gateway(name: str, run_agent: AgentRunner,
                                                       gateway_script: ScriptedResponder,
                                                       gateway_ledger: Ledger, clean_gateway: Gateway,
-                                                      gateway_token: str,
+                                                      gateway_token: Secret,
                                                       record_property: Callable[[str, Any], None]) -> None:
     text = marker_text()
     gateway_script.text(text)
@@ -86,7 +87,8 @@ def test_generated_config_answers_through_the_gateway(name: str, run_agent: Agen
     assert answered, "the gateway answered no generate request"
     for record in answered:
         assert record.path == expected_path(result)
-        assert record.identity == clean_gateway.config.tokens[gateway_token]  # the bearer token's owner
+        # the bearer token's owner
+        assert record.identity == clean_gateway.config.tokens[gateway_token.reveal()]
         assert record.model == result.profile.model(name)
         assert record.agent == kebab(name)
         assert (record.user_agent or "").startswith(traits.user_agent_prefix)

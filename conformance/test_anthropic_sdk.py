@@ -13,6 +13,8 @@ import anthropic
 import httpx2
 import pytest
 
+from gateway_conformance.secret import Secret, reveal
+
 MODEL = "databricks-claude-opus-4-6"
 PROMPT = [{"role": "user", "content": "Say something about gateways, please."}]
 
@@ -20,9 +22,9 @@ ClientFactory = Callable[..., anthropic.Anthropic]
 
 
 @pytest.fixture
-def client_for(gateway_urls: dict[str, str], gateway_token: str) -> ClientFactory:
-    def make(token: str | None = gateway_token, max_retries: int = 0) -> anthropic.Anthropic:
-        return anthropic.Anthropic(base_url=gateway_urls["anthropic"], auth_token=token,
+def client_for(gateway_urls: dict[str, str], gateway_token: Secret) -> ClientFactory:
+    def make(token: Secret | str | None = gateway_token, max_retries: int = 0) -> anthropic.Anthropic:
+        return anthropic.Anthropic(base_url=gateway_urls["anthropic"], auth_token=reveal(token) or None,
                                    max_retries=max_retries, timeout=30)
     return make
 
@@ -138,7 +140,7 @@ def test_invalid_token_is_authentication_error(client_for: ClientFactory) -> Non
 
 @pytest.mark.mock_only
 def test_forbidden_model_is_permission_error(client_for: ClientFactory,
-                                             gateway_restricted_token: str) -> None:
+                                             gateway_restricted_token: Secret) -> None:
     with pytest.raises(anthropic.PermissionDeniedError) as info:
         client_for(token=gateway_restricted_token).messages.create(model=MODEL, max_tokens=16,
                                                                    messages=PROMPT)
@@ -248,7 +250,7 @@ def test_ledger_records_claude_code_headers(client_for: ClientFactory, gateway_u
                "anthropic-beta": "fine-grained-tool-streaming-2025-05-14",
                "x-databricks-request-tags": "team=platform,ticket=GW-1",
                "User-Agent": "claude-cli/2.1.197 (external, cli)"}
-    sdk = anthropic.Anthropic(base_url=gateway_urls["anthropic"], auth_token=gateway_token,
+    sdk = anthropic.Anthropic(base_url=gateway_urls["anthropic"], auth_token=gateway_token.reveal(),
                               max_retries=0, default_headers=headers)
     message = sdk.messages.create(model=MODEL, max_tokens=64, messages=PROMPT)
     (record,) = gateway_ledger.records()
@@ -262,4 +264,4 @@ def test_ledger_records_claude_code_headers(client_for: ClientFactory, gateway_u
     assert (record.input_tokens, record.output_tokens) == (message.usage.input_tokens,
                                                            message.usage.output_tokens)
     assert record.status == 200 and record.model == MODEL
-    assert gateway_token not in str(record.to_dict())
+    assert gateway_token.reveal() not in str(record.to_dict())

@@ -23,6 +23,7 @@ import pytest
 
 from gateway_conformance.gateway.faults import Fault
 from gateway_conformance.resources import data_dir
+from gateway_conformance.secret import Secret
 from gateway_conformance.traffic import shapes
 from gateway_conformance.traffic.cassette import Cassette, Interaction
 from gateway_conformance.traffic.redact import find_secrets
@@ -86,7 +87,7 @@ def refault(request: pytest.FixtureRequest) -> Iterator[object]:
     yield before_each
 
 
-def test_replay_as_client(cassette: Cassette, gateway_urls: dict[str, str], gateway_token: str,
+def test_replay_as_client(cassette: Cassette, gateway_urls: dict[str, str], gateway_token: Secret,
                           refault: object) -> None:
     """The target accepts every recorded request and answers in the surface's shape."""
     result = replay_as_client(cassette, _root(gateway_urls, cassette.meta.surface), token=gateway_token,

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from gateway_conformance.gateway.app import default_surfaces
+from gateway_conformance.secret import Secret, reveal
 from gateway_conformance.sse import SSEEvent, SSEParser
 
 ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
@@ -97,13 +98,14 @@ class Caller:
     http: httpx.Client
     base: str
     shape: Shape
-    token: str
+    token: Secret
 
-    def headers(self, token: str | None = "default", **extra: str) -> dict[str, str]:
+    def headers(self, token: Secret | str | None = "default", **extra: str) -> dict[str, str]:
         token = self.token if token == "default" else token
-        return {**({"authorization": f"Bearer {token}"} if token else {}), **extra}
+        return {**({"authorization": f"Bearer {reveal(token)}"} if token else {}), **extra}
 
-    def generate(self, *, stream: bool = False, model: str | None = None, token: str | None = "default",
+    def generate(self, *, stream: bool = False, model: str | None = None,
+                 token: Secret | str | None = "default",
                  **headers: str) -> httpx.Response:
         path, body = self.shape.request(model or self.shape.model, stream)
         return self.http.post(self.base + path, json=body, headers=self.headers(token, **headers))
@@ -115,7 +117,7 @@ class Caller:
 
 @pytest.fixture
 def call(http: httpx.Client, gateway_urls: dict[str, str], surface: str, shape: Shape,
-         gateway_token: str) -> Caller:
+         gateway_token: Secret) -> Caller:
     return Caller(http, gateway_urls[surface], shape, gateway_token)
 
 
@@ -160,7 +162,7 @@ def test_missing_and_invalid_token_are_told_apart(call: Caller, shape: Shape) ->
 
 
 @pytest.mark.mock_only
-def test_forbidden_model(call: Caller, shape: Shape, gateway_restricted_token: str) -> None:
+def test_forbidden_model(call: Caller, shape: Shape, gateway_restricted_token: Secret) -> None:
     _error(call.generate(token=gateway_restricted_token), 403, shape)
 
 
@@ -211,7 +213,7 @@ def test_tpm_limit(call: Caller, shape: Shape, gateway_policy, gateway_clock, ga
 
 
 @pytest.mark.mock_only
-def test_limits_are_per_token(call: Caller, gateway_policy, gateway_restricted_token: str) -> None:
+def test_limits_are_per_token(call: Caller, gateway_policy, gateway_restricted_token: Secret) -> None:
     gateway_policy.set_limits(qpm=1)
     gateway_policy.allow("restricted", None)
     assert call.generate().status_code == 200
@@ -302,7 +304,7 @@ def test_delay_before_first_byte(call: Caller, gateway_faults, gateway_ledger) -
     ("OpenAI/Python 3.57.0", "openai-sdk"),
     ("something-else/1.0", "unknown"),
 ])
-def test_ledger_record(call: Caller, surface: str, shape: Shape, gateway_ledger, gateway_token: str,
+def test_ledger_record(call: Caller, surface: str, shape: Shape, gateway_ledger, gateway_token: Secret,
                        user_agent: str, agent: str) -> None:
     response = call.generate(**{"user-agent": user_agent, "x-databricks-request-tags": '{"team": "ml"}',
                                 "session_id": "s-1"})
@@ -313,7 +315,7 @@ def test_ledger_record(call: Caller, surface: str, shape: Shape, gateway_ledger,
     assert record.status == 200 and record.input_tokens > 0 and record.output_tokens > 0
     assert record.request_tags == {"team": "ml"} and record.session_id == "s-1"
     assert record.latency_ms > 0
-    assert gateway_token not in json.dumps(record.to_dict())
+    assert gateway_token.reveal() not in json.dumps(record.to_dict())
 
 
 @pytest.mark.mock_only
@@ -339,9 +341,9 @@ def test_wrong_method_is_405_in_envelope(http: httpx.Client, gateway_urls: dict[
 
 @pytest.mark.mock_only
 def test_admin_routes_drive_the_mock(http: httpx.Client, gateway, gateway_urls: dict[str, str],
-                                     gateway_token: str, gateway_ledger) -> None:
+                                     gateway_token: Secret, gateway_ledger) -> None:
     admin = gateway.url + "/_admin"
-    auth = {"authorization": f"Bearer {gateway_token}"}
+    auth = {"authorization": f"Bearer {gateway_token.reveal()}"}
     assert http.get(admin + "/ledger").status_code == 401
     assert http.post(admin + "/faults", json={"status": 503}).status_code == 401
     assert http.post(admin + "/script", json={"bogus": 1}, headers=auth).status_code == 400

@@ -25,6 +25,7 @@ from gateway_conformance.gateway.faults import FaultQueue
 from gateway_conformance.gateway.ledger import Ledger
 from gateway_conformance.gateway.policy import Policy
 from gateway_conformance.gateway.responders import ScriptedResponder
+from gateway_conformance.secret import Secret, reveal
 
 MODEL = "databricks-gemini-2-5-flash"
 UNKNOWN_MODEL = "databricks-no-such-model"
@@ -39,16 +40,16 @@ TRANSPORT_ERRORS = tuple(importlib.import_module(name).TransportError
                          for name in ("httpx", "httpx2") if importlib.util.find_spec(name))
 
 
-def gemini_client(url: str, token: str, *, api_key: str | None = None,
+def gemini_client(url: str, token: Secret | str, *, api_key: str | None = None,
                   retry: gt.HttpRetryOptions | None = None) -> genai.Client:
     """A client as Gemini CLI builds it with the bearer mechanism (api key and bearer header)."""
-    return genai.Client(api_key=api_key or token, http_options=gt.HttpOptions(
-        base_url=url, api_version="v1beta", headers={"Authorization": f"Bearer {token}"},
+    return genai.Client(api_key=api_key or reveal(token), http_options=gt.HttpOptions(
+        base_url=url, api_version="v1beta", headers={"Authorization": f"Bearer {reveal(token)}"},
         retry_options=retry, timeout=20_000))
 
 
 @pytest.fixture
-def client(gateway_urls: dict[str, str], gateway_token: str) -> Iterator[genai.Client]:
+def client(gateway_urls: dict[str, str], gateway_token: Secret) -> Iterator[genai.Client]:
     with gemini_client(gateway_urls["gemini"], gateway_token) as c:
         yield c
 
@@ -68,7 +69,7 @@ def test_generate_content_text(client: genai.Client) -> None:
     assert usage.total_token_count == usage.prompt_token_count + usage.candidates_token_count
 
 
-def test_bearer_is_the_credential(gateway_urls: dict[str, str], gateway_token: str) -> None:
+def test_bearer_is_the_credential(gateway_urls: dict[str, str], gateway_token: Secret) -> None:
     """The gateway authenticates the bearer: a junk ``x-goog-api-key`` beside it changes nothing."""
     with gemini_client(gateway_urls["gemini"], gateway_token, api_key="not-the-credential") as c:
         assert c.models.generate_content(model=MODEL, contents="hello").text
@@ -149,7 +150,7 @@ def test_401_invalid_token(gateway_urls: dict[str, str]) -> None:
 
 
 @pytest.mark.mock_only
-def test_403_model_not_permitted(gateway_urls: dict[str, str], gateway_restricted_token: str) -> None:
+def test_403_model_not_permitted(gateway_urls: dict[str, str], gateway_restricted_token: Secret) -> None:
     with gemini_client(gateway_urls["gemini"], gateway_restricted_token) as c:
         raises_client_error(c, 403, "PERMISSION_DENIED")
 
@@ -178,7 +179,7 @@ def test_429_quota_carries_retry_info(client: genai.Client, gateway_policy: Poli
 
 
 @pytest.mark.mock_only
-def test_429_then_the_sdk_retry_succeeds(gateway_urls: dict[str, str], gateway_token: str,
+def test_429_then_the_sdk_retry_succeeds(gateway_urls: dict[str, str], gateway_token: Secret,
                                          gateway_faults: FaultQueue, gateway_ledger: Ledger) -> None:
     """The SDK's retry (429 is retryable for it) gets through once the limit clears."""
     gateway_faults.inject(status=429, retry_after=1, surface="gemini")

@@ -20,6 +20,7 @@ from gateway_conformance.gateway.faults import FaultQueue
 from gateway_conformance.gateway.ledger import Ledger
 from gateway_conformance.gateway.policy import Policy
 from gateway_conformance.gateway.responders import ScriptedResponder
+from gateway_conformance.secret import Secret, reveal
 
 MODEL = "databricks-gpt-5-2"
 UNKNOWN_MODEL = "databricks-no-such-model"
@@ -32,18 +33,18 @@ CHAT_WEATHER_TOOL = {"type": "function",
 SURFACE_OF = {"responses": "openai", "chat": "cursor"}
 
 
-def client(url: str, token: str, max_retries: int = 0) -> openai.OpenAI:
-    return openai.OpenAI(base_url=url, api_key=token, max_retries=max_retries, timeout=20)
+def client(url: str, token: Secret | str, max_retries: int = 0) -> openai.OpenAI:
+    return openai.OpenAI(base_url=url, api_key=reveal(token), max_retries=max_retries, timeout=20)
 
 
 @pytest.fixture
-def responses(gateway_urls: dict[str, str], gateway_token: str) -> Iterator[openai.OpenAI]:
+def responses(gateway_urls: dict[str, str], gateway_token: Secret) -> Iterator[openai.OpenAI]:
     with client(gateway_urls["openai"], gateway_token) as c:
         yield c
 
 
 @pytest.fixture
-def chat(gateway_urls: dict[str, str], gateway_token: str) -> Iterator[openai.OpenAI]:
+def chat(gateway_urls: dict[str, str], gateway_token: Secret) -> Iterator[openai.OpenAI]:
     with client(gateway_urls["cursor"], gateway_token) as c:
         yield c
 
@@ -184,7 +185,7 @@ def api_url(api: str, gateway_urls: dict[str, str]) -> str:
     return gateway_urls[SURFACE_OF[api]]
 
 
-def test_models_listing(api_url: str, gateway_token: str) -> None:
+def test_models_listing(api_url: str, gateway_token: Secret) -> None:
     with client(api_url, gateway_token) as c:
         ids = [model.id for model in c.models.list()]
     assert MODEL in ids
@@ -202,18 +203,18 @@ def test_401_is_authentication_error(api: str, api_url: str, token: str) -> None
 
 
 @pytest.mark.mock_only
-def test_403_is_permission_denied(api: str, api_url: str, gateway_restricted_token: str) -> None:
+def test_403_is_permission_denied(api: str, api_url: str, gateway_restricted_token: Secret) -> None:
     with client(api_url, gateway_restricted_token) as c, pytest.raises(openai.PermissionDeniedError):
         generate(api, c)
 
 
-def test_404_unknown_model_is_not_found(api: str, api_url: str, gateway_token: str) -> None:
+def test_404_unknown_model_is_not_found(api: str, api_url: str, gateway_token: Secret) -> None:
     with client(api_url, gateway_token) as c, pytest.raises(openai.NotFoundError) as caught:
         generate(api, c, model=UNKNOWN_MODEL)
     assert caught.value.status_code == 404
 
 
-def test_400_bad_request_names_the_parameter(api_url: str, gateway_token: str, api: str) -> None:
+def test_400_bad_request_names_the_parameter(api_url: str, gateway_token: Secret, api: str) -> None:
     with client(api_url, gateway_token) as c, pytest.raises(openai.BadRequestError) as caught:
         if api == "responses":
             c.responses.create(model=MODEL, input="x", max_output_tokens=-5)
@@ -224,7 +225,7 @@ def test_400_bad_request_names_the_parameter(api_url: str, gateway_token: str, a
 
 
 @pytest.mark.mock_only
-def test_429_quota_is_rate_limit_error_with_retry_after(api: str, api_url: str, gateway_token: str,
+def test_429_quota_is_rate_limit_error_with_retry_after(api: str, api_url: str, gateway_token: Secret,
                                                         gateway_policy: Policy) -> None:
     gateway_policy.set_limits(qpm=1)
     with client(api_url, gateway_token) as c:
@@ -235,7 +236,7 @@ def test_429_quota_is_rate_limit_error_with_retry_after(api: str, api_url: str, 
 
 
 @pytest.mark.mock_only
-def test_429_retry_after_is_honoured(api: str, api_url: str, gateway_token: str,
+def test_429_retry_after_is_honoured(api: str, api_url: str, gateway_token: Secret,
                                      gateway_faults: FaultQueue, gateway_ledger: Ledger) -> None:
     """One 429 with ``Retry-After: 1``; the SDK (one retry allowed) waits it out and succeeds.
 
@@ -251,7 +252,7 @@ def test_429_retry_after_is_honoured(api: str, api_url: str, gateway_token: str,
 
 
 @pytest.mark.mock_only
-def test_cut_stream_is_a_connection_error(api: str, api_url: str, gateway_token: str,
+def test_cut_stream_is_a_connection_error(api: str, api_url: str, gateway_token: Secret,
                                           gateway_faults: FaultQueue) -> None:
     gateway_faults.inject(cut_after_events=3, surface=SURFACE_OF[api])
     with client(api_url, gateway_token) as c, pytest.raises(openai.APIConnectionError):
@@ -260,7 +261,7 @@ def test_cut_stream_is_a_connection_error(api: str, api_url: str, gateway_token:
 
 @pytest.mark.mock_only
 @pytest.mark.parametrize("status", [500, 503])
-def test_upstream_failure_is_internal_server_error(api: str, api_url: str, gateway_token: str, status: int,
+def test_upstream_failure_is_internal_server_error(api: str, api_url: str, gateway_token: Secret, status: int,
                                               gateway_faults: FaultQueue) -> None:
     """With retries off, an upstream failure is the SDK's InternalServerError, not a crash."""
     gateway_faults.inject(status=status, surface=SURFACE_OF[api])

@@ -30,6 +30,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from gateway_conformance.otlp.signals import Signal
 from gateway_conformance.pytest_fixtures.sink import OtlpUrls
+from gateway_conformance.secret import Secret
 from gateway_conformance.tables.writer import TableName
 
 pytestmark = pytest.mark.mock_only
@@ -38,9 +39,9 @@ Rows = Callable[[TableName | str], list[dict]]
 Tables = dict[Signal, TableName]
 
 
-def documented_headers(token: str, table: TableName) -> dict[str, str]:
+def documented_headers(token: Secret, table: TableName) -> dict[str, str]:
     """The three headers of the documented ``OTEL_EXPORTER_OTLP_*_HEADERS`` value, verbatim."""
-    return {"content-type": "application/x-protobuf", "Authorization": f"Bearer {token}",
+    return {"content-type": "application/x-protobuf", "Authorization": f"Bearer {token.reveal()}",
             "X-Databricks-UC-Table-Name": str(table)}
 
 
@@ -59,12 +60,12 @@ def service() -> str:
     return f"conformance-{uuid.uuid4().hex[:12]}"
 
 
-def exporter_args(otlp_urls: OtlpUrls, otlp_token: str, otlp_tables: Tables, signal: Signal) -> dict:
+def exporter_args(otlp_urls: OtlpUrls, otlp_token: Secret, otlp_tables: Tables, signal: Signal) -> dict:
     return {"endpoint": otlp_urls.for_signal(signal),
             "headers": documented_headers(otlp_token, otlp_tables[signal])}
 
 
-def test_sdk_metrics_of_every_kind_land_in_the_metrics_table(otlp_urls: OtlpUrls, otlp_token: str,
+def test_sdk_metrics_of_every_kind_land_in_the_metrics_table(otlp_urls: OtlpUrls, otlp_token: Secret,
                                                              otlp_tables: Tables, delta_rows: Rows,
                                                              service: str) -> None:
     exporter = OTLPMetricExporter(**exporter_args(otlp_urls, otlp_token, otlp_tables, "metrics"))
@@ -137,7 +138,7 @@ def test_sdk_metrics_of_every_kind_land_in_the_metrics_table(otlp_urls: OtlpUrls
     assert exponential["aggregation_temporality"] == "AGGREGATION_TEMPORALITY_CUMULATIVE"
 
 
-def test_sdk_logs_and_spans_land_in_their_tables(otlp_urls: OtlpUrls, otlp_token: str, otlp_tables: Tables,
+def test_sdk_logs_and_spans_land_in_their_tables(otlp_urls: OtlpUrls, otlp_token: Secret, otlp_tables: Tables,
                                                  delta_rows: Rows, service: str) -> None:
     resource = Resource.create({"service.name": service})
     tracer_provider = TracerProvider(resource=resource)

@@ -42,6 +42,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 from gateway_conformance.otlp.signals import Signal
 from gateway_conformance.pytest_fixtures.sink import OtlpUrls
 from gateway_conformance.remote import Answer, RemoteClient
+from gateway_conformance.secret import Secret
 from gateway_conformance.tables.writer import TableName
 from gateway_conformance.target import Target
 
@@ -105,7 +106,7 @@ def signal(request: pytest.FixtureRequest) -> Signal:
 
 
 @pytest.fixture(scope="module")
-def otlp(otlp_urls: OtlpUrls, otlp_token: str, target: Target) -> Any:
+def otlp(otlp_urls: OtlpUrls, otlp_token: Secret, target: Target) -> Any:
     with RemoteClient(otlp_urls.workspace_url, otlp_token, timeouts=target.timeouts) as client:
         yield client
 

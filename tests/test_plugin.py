@@ -45,7 +45,7 @@ BODY = {"model": "databricks-claude-opus-4-6", "max_tokens": 16,
 
 def post(urls, token):
     return httpx.post(urls["anthropic"] + "/v1/messages", json=BODY,
-                      headers={"authorization": f"Bearer {token}"})
+                      headers={"authorization": f"Bearer {token.reveal()}"})
 
 
 def test_dirty(gateway_urls, gateway_token, gateway_script, gateway_faults, gateway_policy,
@@ -97,7 +97,8 @@ def test_needs_mock(gateway):
 def test_urls_point_at_the_target(gateway_urls, gateway_token):
     assert gateway_urls["anthropic"] == "http://127.0.0.1:9/anthropic"
     assert gateway_urls["openai"] == "http://127.0.0.1:9/openai/v1"
-    assert gateway_token == "gwc-external"
+    assert gateway_token.reveal() == "gwc-external"
+    assert repr(gateway_token) == str(gateway_token) == "Secret('***')"
 ''')
     monkeypatch.setenv("MY_GATEWAY_TOKEN", "gwc-external")
     result = pytester.runpytest_subprocess("-q", "-rs", "-p", "no:cacheprovider", "--gateway-url",

@@ -176,7 +176,7 @@ def test_matching_ignores_volatile_fields_and_serves_retries_in_order(  # type: 
     volatile = _request_body(fail=True)
     volatile["metadata"] = {"user_id": "someone_else"}
     volatile["system"] = "Session 00000000-1111-2222-3333-444444444444 started 2027-01-01T00:00:00Z"
-    headers = {"authorization": f"Bearer {gateway.token}"}
+    headers = {"authorization": f"Bearer {gateway.token.reveal()}"}
     try:
         mount(clean_gateway, [cassette], speed=math.inf)
         with httpx.Client(base_url=gateway.url, timeout=30) as client:

@@ -7,10 +7,13 @@ through the ``pytest11`` entry point.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
 
+from gateway_conformance import secret
 from gateway_conformance import target as target_profile
 from gateway_conformance.pytest_fixtures.agents import *  # noqa: F403  (fixtures, matrix summary)
 from gateway_conformance.pytest_fixtures.gateway import *  # noqa: F403  (fixtures)
@@ -20,6 +23,7 @@ from gateway_conformance.pytest_fixtures.target import *  # noqa: F403  (fixture
 from gateway_conformance.pytest_fixtures.upstream import *  # noqa: F403  (fixture)
 from gateway_conformance.pytest_fixtures.upstream import skip_without_upstream
 from gateway_conformance.report import collector as report_collector
+from gateway_conformance.report.scrub import scrub_report
 from gateway_conformance.resources import suite_dir
 from gateway_conformance.target import DEFAULT_TOKEN_ENV
 
@@ -82,6 +86,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, meaning in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {meaning}")
     target_profile.configure(config)  # profile + options merged; --gateway-image started
+    secret.remember(os.environ.get(config.getoption("token_env") or ""))  # scrubbed from every report
     report_collector.configure(config)  # the conformance_check marker; results when asked for
     if not config.getoption("conformance"):
         return
@@ -114,3 +119,16 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     if config.getoption("conformance"):
         return None
     return True if collection_path == suite_dir() or suite_dir() in collection_path.parents else None
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None],
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Every known token out of the report before the terminal, JUnit or the results see it."""
+    return scrub_report((yield))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_make_collect_report(collector: pytest.Collector,
+                               ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    return scrub_report((yield))

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import httpx
 
 from gateway_conformance.report.results import safe_url
+from gateway_conformance.secret import Secret, reveal
 from gateway_conformance.traffic import shapes
 from gateway_conformance.traffic.cassette import RecordedResponse
 from gateway_conformance.traffic.replay import read_response
@@ -119,10 +120,11 @@ def classify(exc: httpx.HTTPError) -> tuple[FailureKind, str]:
 AuthScheme = Literal["bearer", "x-api-key", "x-goog-api-key", "query-key"]
 
 
-def credentials(auth: AuthScheme, token: str | None) -> tuple[dict[str, str], dict[str, str]]:
+def credentials(auth: AuthScheme, token: Secret | str | None) -> tuple[dict[str, str], dict[str, str]]:
     """(headers, query parameters) that carry ``token`` in the surface's auth scheme: the
     forms the vendors' own clients use (``Authorization: Bearer``, Anthropic's ``x-api-key``,
     Gemini's ``x-goog-api-key`` or ``?key=``)."""
+    token = reveal(token)  # the one place a request's credential is revealed
     if not token:
         return {}, {}
     if auth == "bearer":
@@ -140,22 +142,23 @@ class RemoteClient:
     win over both.
     """
 
-    def __init__(self, base_url: str, token: str | None = None, *, timeouts: Timeouts = Timeouts(),
+    def __init__(self, base_url: str, token: Secret | None = None, *, timeouts: Timeouts = Timeouts(),
                  auth: AuthScheme = "bearer", headers: Mapping[str, str] | None = None,
                  transport: httpx.BaseTransport | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self.token = token
+        self.token = Secret(token) if token is not None else None
         self.timeouts = timeouts
         self.auth = auth
         self.extra_headers = dict(headers or {})
         self._http = httpx.Client(timeout=timeouts.httpx(), transport=transport)
 
-    def headers(self, token: str | None, extra: Mapping[str, str] | None) -> dict[str, str]:
+    def headers(self, token: Secret | str | None, extra: Mapping[str, str] | None) -> dict[str, str]:
+        """A plain ``str`` token is for deliberately wrong ones (a check that wants a 401)."""
         auth, _ = credentials(self.auth, token)
         return {**self.extra_headers, **auth, **(extra or {})}
 
     def request(self, method: str, path: str, *, json: Any = None, content: bytes | None = None,
-                headers: Mapping[str, str] | None = None, token: str | Literal["default"] | None = "default",
+                headers: Mapping[str, str] | None = None, token: Secret | str | None = "default",
                 ) -> Answer:
         """Send and read the whole answer (streams event by event, timed); any transport
         failure, or the ``total`` deadline passing, raises :class:`RemoteError`."""

@@ -37,6 +37,7 @@ import httpx
 import pytest
 
 from gateway_conformance.remote import AuthScheme, Timeouts
+from gateway_conformance.secret import Secret
 
 AUTH_SCHEMES: tuple[AuthScheme, ...] = get_args(AuthScheme)
 # agent -> the surface it speaks (gateway/app.py surface names) and its documented model.
@@ -182,7 +183,7 @@ class Target:
         return " ".join(part for part in (self.name, self.version) if part) or "unnamed gateway"
 
 
-def external_token(config: pytest.Config, env: str | None = None) -> str:
+def external_token(config: pytest.Config, env: str | None = None) -> Secret:
     """The external target's token, from the variable the profile (or ``--token-env``) names.
 
     The preflight (:mod:`gateway_conformance.preflight`) already stopped a run whose variable
@@ -192,7 +193,7 @@ def external_token(config: pytest.Config, env: str | None = None) -> str:
     token = os.environ.get(name)
     if not token:
         pytest.skip(f"external target: set the token in ${name} (named by the target profile or --token-env)")
-    return token
+    return Secret(token)
 
 
 _TARGET_KEY = pytest.StashKey["Target"]()

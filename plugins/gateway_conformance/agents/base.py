@@ -50,6 +50,10 @@ class ConfigFile:
     def mode(self) -> int:
         return SECRET_FILE_MODE if self.secret else PLAIN_FILE_MODE
 
+    def __repr__(self) -> str:  # a token file's content never reaches a traceback
+        content = f"<{len(self.content)} characters, holds the token>" if self.secret else repr(self.content)
+        return f"ConfigFile(path={self.path!r}, content={content}, secret={self.secret})"
+
 
 @dataclass(frozen=True)
 class RenderedConfig:

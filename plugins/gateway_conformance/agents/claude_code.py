@@ -37,7 +37,7 @@ def _otlp_env(profile: TargetProfile, token: str) -> dict[str, str]:
 
 def render(profile: TargetProfile, *, agent_version: str | None = None,
            as_documented: bool = False) -> RenderedConfig:
-    token = profile.token()
+    token = profile.token().reveal()
     env = {
         "ANTHROPIC_MODEL": profile.model("claude_code"),
         "ANTHROPIC_BASE_URL": profile.surface_url("anthropic"),

@@ -74,7 +74,7 @@ def render(profile: TargetProfile, *, agent_version: str | None = None,
                   "model_providers": _provider(profile)}
         return RenderedConfig(agent="codex", layout="documented", agent_version=agent_version,
                               files=(ConfigFile(CONFIG, tomli_w.dumps(config)),), token_env=token_env)
-    token = profile.token()  # fail at render time, not at launch, when the variable is missing
+    token = profile.token().reveal()  # fail at render time, not at launch, when the variable is missing
     config: dict[str, Any] = dict(QUIET)
     telemetry = _otel(profile, token) if profile.telemetry else None
     if telemetry:

@@ -59,7 +59,7 @@ def _otlp_headers(profile: TargetProfile, token: str) -> dict[str, str]:
 
 def render(profile: TargetProfile, *, agent_version: str | None = None,
            as_documented: bool = False) -> RenderedConfig:
-    token = profile.token()
+    token = profile.token().reveal()
     env = {
         "GEMINI_MODEL": profile.model("gemini_cli"),
         "GOOGLE_GEMINI_BASE_URL": profile.surface_url("gemini"),

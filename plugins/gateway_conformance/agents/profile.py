@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from gateway_conformance.secret import Secret
+
 DEFAULT_TOKEN_ENV = "DATABRICKS_TOKEN"
 
 # The gateway path of each surface, as the documentation gives the base URLs.
@@ -57,12 +59,13 @@ class TargetProfile:
             if url is not None and not url.startswith(("http://", "https://")):
                 raise ProfileError(f"{name} must start with http:// or https://, got {url!r}")
 
-    def token(self, environ: Mapping[str, str] | None = None) -> str:
+    def token(self, environ: Mapping[str, str] | None = None) -> Secret:
+        """The token from ``token_env``; renderers reveal it only into files written 0600."""
         value = (os.environ if environ is None else environ).get(self.token_env, "")
         if not value:
             raise ProfileError(f"${self.token_env} is not set: export the gateway token there "
                                f"(tokens are never taken from the command line)")
-        return value
+        return Secret(value)
 
     def surface_url(self, surface: str) -> str:
         return self.gateway_url.rstrip("/") + SURFACE_PREFIXES[surface]

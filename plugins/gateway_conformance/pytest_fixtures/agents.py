@@ -25,6 +25,7 @@ from gateway_conformance.agents.base import Agent, RenderedConfig, parse_version
 from gateway_conformance.agents.launch import AgentRun, Installation
 from gateway_conformance.agents.profile import TargetProfile
 from gateway_conformance.otlp.sink import SinkHandle, start_sink
+from gateway_conformance.secret import Secret, reveal
 
 __all__ = [
     "AgentResult",
@@ -70,7 +71,7 @@ class AgentRunner:
     """Launches agents against one target; ``workspace_url`` is looked up only for telemetry."""
 
     gateway_url: str
-    token: str
+    token: Secret
     workspace_url: Callable[[], str]
     tmp_path_factory: pytest.TempPathFactory
     monkeypatch: pytest.MonkeyPatch
@@ -93,13 +94,13 @@ class AgentRunner:
                              schema=TELEMETRY_SCHEMA, table_prefix=TELEMETRY_PREFIX, telemetry=telemetry)
 
     def __call__(self, name: str, prompt: str, *, version: str | None = None, as_documented: bool = False,
-                 telemetry: bool = False, allow_tools: bool = False, token: str | None = None,
+                 telemetry: bool = False, allow_tools: bool = False, token: Secret | str | None = None,
                  workdir: Path | None = None, timeout: float = launch.DEFAULT_TIMEOUT) -> AgentResult:
         """``workdir``: the agent's working folder when the test must know it beforehand (a
         tool call that names a path in it); by default a fresh folder beside the HOME."""
         agent = registry.get(name)
         installation = self.installation(name, version)
-        self.monkeypatch.setenv(AGENT_TOKEN_ENV, token if token is not None else self.token)
+        self.monkeypatch.setenv(AGENT_TOKEN_ENV, reveal(token if token is not None else self.token))
         profile = self.profile(telemetry=telemetry)
         rendered = agent.render(profile, agent_version=installation.version, as_documented=as_documented)
         base = self.tmp_path_factory.mktemp(f"{name}-{installation.version}-{rendered.layout}")
@@ -113,9 +114,9 @@ class AgentRunner:
 
 @pytest.fixture(scope="session")
 def agent_sink(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-               gateway_token: str) -> Iterator[SinkHandle]:
+               gateway_token: Secret) -> Iterator[SinkHandle]:
     """An OTLP sink with its own Delta tables that accepts the gateway's token."""
-    handle = start_sink(tmp_path_factory.mktemp("agent-delta"), TELEMETRY_PREFIX, [gateway_token],
+    handle = start_sink(tmp_path_factory.mktemp("agent-delta"), TELEMETRY_PREFIX, [gateway_token.reveal()],
                         engine=request.config.getoption("delta_engine"),
                         catalog=TELEMETRY_CATALOG, schema=TELEMETRY_SCHEMA)
     yield handle
@@ -123,7 +124,7 @@ def agent_sink(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
 
 
 @pytest.fixture
-def run_agent(request: pytest.FixtureRequest, gateway_token: str, monkeypatch: pytest.MonkeyPatch,
+def run_agent(request: pytest.FixtureRequest, gateway_token: Secret, monkeypatch: pytest.MonkeyPatch,
               tmp_path_factory: pytest.TempPathFactory) -> AgentRunner:
     """``run_agent("codex", "prompt", version=None, as_documented=False, telemetry=False,
     allow_tools=False, token=None, workdir=None)`` -> :class:`AgentResult`."""

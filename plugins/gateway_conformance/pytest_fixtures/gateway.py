@@ -25,6 +25,7 @@ from gateway_conformance.gateway.faults import FaultQueue
 from gateway_conformance.gateway.ledger import Ledger
 from gateway_conformance.gateway.policy import ManualClock, Policy
 from gateway_conformance.gateway.responders import ScriptedResponder
+from gateway_conformance.secret import Secret
 from gateway_conformance.server import ServerHandle
 from gateway_conformance.target import external_token, target_of
 
@@ -65,12 +66,12 @@ class RunningGateway:
         return {name: self.url + prefix for name, prefix in self.core.prefixes().items()}
 
     @property
-    def token(self) -> str:
-        return self.core.config.token_for(IDENTITY)
+    def token(self) -> Secret:
+        return Secret(self.core.config.token_for(IDENTITY))
 
     @property
-    def restricted_token(self) -> str:
-        return self.core.config.token_for(RESTRICTED_IDENTITY)
+    def restricted_token(self) -> Secret:
+        return Secret(self.core.config.token_for(RESTRICTED_IDENTITY))
 
 
 def _external_url(config: pytest.Config) -> str | None:
@@ -83,8 +84,9 @@ def gateway(request: pytest.FixtureRequest) -> Iterator[RunningGateway]:
     if _external_url(request.config):
         pytest.skip("needs the embedded mock's internals; running against --gateway-url")
     clock = ManualClock()
+    tokens = {Secret(new_token()): IDENTITY, Secret(new_token()): RESTRICTED_IDENTITY}  # remembered: scrubbed
     core = create_gateway(GatewayConfig(
-        tokens={new_token(): IDENTITY, new_token(): RESTRICTED_IDENTITY},
+        tokens={token.reveal(): identity for token, identity in tokens.items()},
         permissions={RESTRICTED_IDENTITY: RESTRICTED_MODELS}, clock=clock))
     with ServerHandle(core, name="gateway") as server:
         yield RunningGateway(core=core, server=server, clock=clock)
@@ -100,7 +102,7 @@ def gateway_urls(request: pytest.FixtureRequest) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def gateway_token(request: pytest.FixtureRequest) -> str:
+def gateway_token(request: pytest.FixtureRequest) -> Secret:
     """A token the target accepts for every model (from the profile's ``token_env`` or
     ``--token-env`` when external)."""
     if _external_url(request.config):
@@ -109,7 +111,7 @@ def gateway_token(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def gateway_restricted_token(gateway: RunningGateway) -> str:
+def gateway_restricted_token(gateway: RunningGateway) -> Secret:
     """A token allowed only :data:`RESTRICTED_MODELS`: the way to provoke a 403."""
     return gateway.restricted_token
 

@@ -16,6 +16,7 @@ import pytest
 
 from gateway_conformance.otlp.signals import SIGNALS, Signal, signal_table
 from gateway_conformance.otlp.sink import ENDPOINTS, OTEL_PATH, SinkHandle, start_sink
+from gateway_conformance.secret import Secret
 from gateway_conformance.tables.writer import TableName
 from gateway_conformance.target import external_token, target_of
 
@@ -57,12 +58,12 @@ def _no_embedded_sink(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def otlp_token(request: pytest.FixtureRequest) -> str:
+def otlp_token(request: pytest.FixtureRequest) -> Secret:
     """The bearer token: from the profile's ``[otlp] token_env`` (else the gateway's token
     variable) for an external target, else a fresh random one."""
     if _external_workspace(request.config):
         return external_token(request.config, target_of(request.config).otlp_token_env)
-    return f"gc-sink-{secrets.token_urlsafe(18)}"
+    return Secret(f"gc-sink-{secrets.token_urlsafe(18)}")
 
 
 @pytest.fixture(scope="session")
@@ -75,15 +76,15 @@ def otlp_tables(request: pytest.FixtureRequest) -> dict[Signal, TableName]:
 
 @pytest.fixture(scope="session")
 def otlp_sink(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-              otlp_token: str) -> Iterator[SinkHandle]:
+              otlp_token: Secret) -> Iterator[SinkHandle]:
     """The embedded sink (engine from ``--delta-engine``) with the prefix's three tables."""
     _no_embedded_sink(request.config)
     engine = request.config.getoption("delta_engine")
     engine_opts = {"spark": request.getfixturevalue("spark")} if engine == "spark" else {}
     option = request.config.getoption
-    handle = start_sink(tmp_path_factory.mktemp("delta-tables"), option("table_prefix"), [otlp_token],
-                        engine=engine, catalog=option("uc_catalog"), schema=option("uc_schema"),
-                        **engine_opts)
+    handle = start_sink(tmp_path_factory.mktemp("delta-tables"), option("table_prefix"),
+                        [otlp_token.reveal()], engine=engine, catalog=option("uc_catalog"),
+                        schema=option("uc_schema"), **engine_opts)
     yield handle
     handle.stop()
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from gateway_conformance.remote import RemoteClient, RemoteError
+from gateway_conformance.secret import Secret
 from gateway_conformance.target import Target, target_of
 
 __all__ = ["pytest_runtest_call", "pytest_runtest_setup", "remote_clients", "target"]
@@ -25,7 +26,7 @@ def target(request: pytest.FixtureRequest) -> Target:
 
 
 @pytest.fixture(scope="session")
-def remote_clients(target: Target, gateway_urls: dict[str, str], gateway_token: str,
+def remote_clients(target: Target, gateway_urls: dict[str, str], gateway_token: Secret,
                    ) -> Iterator[dict[str, RemoteClient]]:
     """Surface name -> a bounded client for that surface's base URL, with the target's token
     sent in the surface's auth scheme, and the surface's extra headers."""

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit, urlunsplit
 
+from gateway_conformance.secret import scrub
+
 SCHEMA_VERSION = 1
 
 Outcome = Literal["pass", "fail", "error", "skip", "xfail", "xpass"]
@@ -259,9 +261,10 @@ def write_report(report: Report, path: str | os.PathLike[str]) -> Path:
 class Redactor:
     """Scrubs credentials from everything that goes into a report.
 
-    Known secret values (the token environment variable, values registered by fixtures)
-    are replaced wherever they appear; bearer tokens and API-key headers are masked by
-    shape, since a failing assertion can echo a header the harness never saw as a secret.
+    Known secret values (every :class:`~gateway_conformance.secret.Secret` of the process,
+    the token environment variable, values registered by fixtures) are replaced wherever they
+    appear; bearer tokens and API-key headers are masked by shape, since a failing assertion
+    can echo a header the harness never saw as a secret.
     """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
@@ -275,6 +278,7 @@ class Redactor:
             self._secrets.add(secret)
 
     def __call__(self, text: str) -> str:
+        text = scrub(text)  # every token this process wrapped in a Secret
         for secret in sorted(self._secrets, key=len, reverse=True):
             text = text.replace(secret, _REDACTED)
         for pattern in _SECRET_PATTERNS:

@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from gateway_conformance.gateway.turns import GatewayError
+from gateway_conformance.secret import Secret, reveal
 from gateway_conformance.sse import SSEParser
 from gateway_conformance.traffic import shapes
 from gateway_conformance.traffic.cassette import (
@@ -375,14 +376,14 @@ class ClientReplay:
         return "\n".join(lines)
 
 
-def outgoing_headers(request: RecordedRequest, token: str | None) -> dict[str, str]:
+def outgoing_headers(request: RecordedRequest, token: Secret | str | None) -> dict[str, str]:
     """The recorded headers with every redacted credential replaced by ``token``."""
     headers = {}
     for name, value in request.headers.items():
         if PLACEHOLDER in value:
             if token is None:
                 continue
-            value = value.replace(PLACEHOLDER, token)
+            value = value.replace(PLACEHOLDER, reveal(token))
         headers[name] = value
     return headers
 
@@ -404,7 +405,7 @@ def read_response(response: httpx.Response, t0: float) -> RecordedResponse:
                             t_headers_ms=t_headers, t_end_ms=(time.perf_counter() - t0) * 1000.0)
 
 
-def replay_as_client(cassette: Cassette, base_url: str, *, token: str | None = None,
+def replay_as_client(cassette: Cassette, base_url: str, *, token: Secret | str | None = None,
                      client: httpx.Client | None = None, timeout: float = 60.0,
                      before_each: Callable[[int, Interaction], None] | None = None) -> ClientReplay:
     """Send every recorded request to ``base_url`` (the gateway root; the recorded paths carry
