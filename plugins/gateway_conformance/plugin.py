@@ -86,7 +86,9 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, meaning in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {meaning}")
     target_profile.configure(config)  # profile + options merged; --gateway-image started
-    secret.remember(os.environ.get(config.getoption("token_env") or ""))  # scrubbed from every report
+    run_target = target_profile.target_of(config)
+    for name in {run_target.token_env, run_target.otlp_token_env}:
+        secret.remember(os.environ.get(name))  # the external tokens: scrubbed from every report
     report_collector.configure(config)  # the conformance_check marker; results when asked for
     if not config.getoption("conformance"):
         return
