@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from gateway_conformance.secret import Secret
 from gateway_conformance.target import Target, target_of
 from gateway_conformance.upstream.admin import UpstreamAdmin
 
@@ -38,9 +39,9 @@ def skip_without_upstream(config: pytest.Config, items: list[pytest.Item]) -> No
             item.add_marker(skip)
 
 
-def _admin_token(gateway: Any) -> str:
+def _admin_token(gateway: Any) -> Secret:
     """The embedded mock's admin token (contract C2), or its model token before C2."""
-    return str(getattr(gateway, "admin_token", None) or gateway.token)
+    return Secret(getattr(gateway, "admin_token", None) or gateway.token)
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +53,7 @@ def upstream(request: pytest.FixtureRequest, target: Target) -> Iterator[Upstrea
         if not token:
             pytest.fail(f"upstream mode: set the upstream's admin token in ${profile.admin_token_env} "
                         f"(named by [upstream] admin_token_env)", pytrace=False)
-        admin = UpstreamAdmin(profile.url, token)
+        admin = UpstreamAdmin(profile.url, Secret(token))
     elif target.external:
         pytest.skip(SKIP_REASON)
     else:

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from gateway_conformance.report.results import safe_url
+from gateway_conformance.secret import Secret, reveal
 
 ADMIN_TIMEOUT = 10.0
 # A gateway may still be writing the last bytes when its client is done: wait this long
@@ -29,11 +30,12 @@ class UpstreamError(Exception):
 class UpstreamAdmin:
     """Steers one upstream (``gateway-conformance serve`` or the embedded mock)."""
 
-    def __init__(self, root_url: str, admin_token: str, *, transport: httpx.BaseTransport | None = None,
-                 ) -> None:
+    def __init__(self, root_url: str, admin_token: Secret | str, *,
+                 transport: httpx.BaseTransport | None = None) -> None:
         self.root_url = root_url.rstrip("/")
         self._http = httpx.Client(base_url=self.root_url + "/_admin", timeout=ADMIN_TIMEOUT,
-                                  headers={"authorization": f"Bearer {admin_token}"}, transport=transport)
+                                  headers={"authorization": f"Bearer {reveal(admin_token)}"},
+                                  transport=transport)
 
     def _call(self, method: str, path: str, **kw: Any) -> Any:
         where = f"{method} {safe_url(self.root_url + '/_admin' + path)}"
