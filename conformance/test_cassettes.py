@@ -55,6 +55,7 @@ def _root(gateway_urls: dict[str, str], surface: str) -> str:
     return gateway_urls[surface].removesuffix(prefix)
 
 
+@pytest.mark.self_check
 def test_cassette_is_well_formed(cassette: Cassette, cassette_file: tuple[str, str, Path]) -> None:
     agent, surface, _ = cassette_file
     assert cassette.meta.agent == agent, "meta.agent must name the agent folder"
@@ -64,6 +65,7 @@ def test_cassette_is_well_formed(cassette: Cassette, cassette_file: tuple[str, s
     assert not find_secrets(cassette), [str(f) for f in find_secrets(cassette)]
 
 
+@pytest.mark.self_check
 def test_recording_conforms(cassette: Cassette) -> None:
     """What the agent received when it was recorded is valid for its surface."""
     findings = [f for n, inter in enumerate(cassette.interactions)

@@ -134,6 +134,7 @@ def _events(chunks: Iterator[bytes]) -> list[SSEEvent]:
     return [event for chunk in chunks for event in parser.feed(chunk)]
 
 
+@pytest.mark.self_check
 def test_every_registered_surface_has_a_shape() -> None:
     assert set(REGISTERED) == set(SHAPES), "add the new surface's request shape to SHAPES"
 

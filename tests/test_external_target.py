@@ -249,29 +249,6 @@ def test_serve_refuses_an_unknown_breakage() -> None:
     assert result.returncode != 0 and "unknown breakage buffer-everything" in result.stderr
 
 
-# ---- the container target -------------------------------------------------------------------
-
-def _docker_reachable() -> bool:
-    try:
-        import docker
-
-        docker.from_env().ping()
-    except Exception:
-        return False
-    return True
-
-
-@pytest.mark.skipif(_docker_reachable(), reason="a Docker engine is reachable: no-engine path not shown")
-def test_gateway_image_without_docker_skips_everything_with_the_reason() -> None:
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", "--conformance",
-               "conformance/test_target_surfaces.py", "-k", "json_grammar",
-               "--gateway-image", "example.invalid/gateway:1"]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 skipped" in result.stdout
-    assert "--gateway-image example.invalid/gateway:1: no Docker engine reachable" in result.stdout
-
-
 def test_serve_without_the_sink_prints_no_workspace() -> None:
     with serve("--no-sink") as line:
         assert line["components"] == ["gateway"] and "workspace_url" not in line

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway_conformance import secret
+from gateway_conformance import expectations, preflight, secret
 from gateway_conformance import target as target_profile
 from gateway_conformance.pytest_fixtures.agents import *  # noqa: F403  (fixtures, matrix summary)
 from gateway_conformance.pytest_fixtures.gateway import *  # noqa: F403  (fixtures)
@@ -33,6 +33,8 @@ MARKERS = {
                  "skipped against an external target",
     "upstream": "steers the gateway's provider by correlation marker; runs on the embedded mock and, "
                 "with [upstream] in the target profile, through the gateway under test",
+    "self_check": "judges the suite's own data (cassettes, shape tables), not the target; "
+                  "skipped against an external target, so it is never credited to the gateway",
     "spark": "needs the JVM Spark engine (pyspark + delta-spark)",
     "agents": "launches a real agent CLI from ./node_modules",
     "browser": "drives headless Chromium",
@@ -92,6 +94,8 @@ def pytest_configure(config: pytest.Config) -> None:
     report_collector.configure(config)  # the conformance_check marker; results when asked for
     if not config.getoption("conformance"):
         return
+    preflight.configure(config)  # token, reachability, extras: stop now rather than skip everything
+    expectations.configure(config)  # the profile's claims and expected failures
     suite = suite_dir()
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         config.args[:] = [str(suite)]  # no paths given: `pytest --conformance` means "run the suite"
@@ -111,9 +115,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not config.getoption("gateway_url"):
         return
     skip = pytest.mark.skip(reason="mock_only: needs the embedded mock; running against --gateway-url")
+    self_check = pytest.mark.skip(reason="self_check: judges the suite's own data, not the target")
     for item in items:
         if item.get_closest_marker("mock_only"):
             item.add_marker(skip)
+        elif item.get_closest_marker("self_check"):
+            item.add_marker(self_check)
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

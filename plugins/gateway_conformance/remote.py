@@ -30,7 +30,7 @@ from gateway_conformance.traffic.replay import read_response
 
 FailureKind = Literal["timeout", "connect", "tls", "protocol", "config", "transport"]
 
-_ADVICE: dict[FailureKind, str] = {
+ADVICE: dict[FailureKind, str] = {
     "timeout": "the gateway or its upstream is too slow or stuck; raise --remote-timeout if it is just slow",
     "connect": "check the URL, that the gateway is running, and proxies/firewalls between",
     "tls": "check the scheme (https to a plain-HTTP port fails like this) and that the gateway's CA "
@@ -49,7 +49,7 @@ class RemoteError(Exception):
         self.method = method
         self.url = safe_url(url) or url
         self.detail = detail
-        advice = _ADVICE[kind]
+        advice = ADVICE[kind]
         super().__init__(f"{method} {self.url}: {kind}: {detail}" + (f" ({advice})" if advice else ""))
 
 

@@ -52,6 +52,7 @@ from gateway_conformance.report.results import (
     safe_url,
     write_report,
 )
+from gateway_conformance.target import target_of
 
 MARKER = "conformance_check"
 MARKER_HELP = (f"{MARKER}(agent=None, check=None, config=None): file this test in the conformance "
@@ -350,6 +351,7 @@ class ResultsCollector:
 
     def implementation(self) -> Implementation:
         gateway_url = self.config.getoption("gateway_url", None)
+        profile = target_of(self.config)
         fields = dict(self._implementation)
         embedded = not gateway_url
         return Implementation(
@@ -357,8 +359,10 @@ class ResultsCollector:
             gateway_url=safe_url(gateway_url or fields.pop("gateway_url", None)),
             workspace_url=safe_url(self.config.getoption("workspace_url", None)
                                    or fields.pop("workspace_url", None)),
-            name=fields.pop("name", None) or ("gateway-conformance embedded mock" if embedded else None),
-            version=fields.pop("version", None) or (__version__ if embedded else None),
+            # the profile's labels (docs/platform-teams.md) win over what a check read from the wire
+            name=(profile.name or fields.pop("name", None)
+                  or ("gateway-conformance embedded mock" if embedded else None)),
+            version=(profile.version or fields.pop("version", None) or (__version__ if embedded else None)),
             extra=fields,
         )
 

@@ -103,6 +103,12 @@ class ReportDiff:
     changed: list[Change] = field(default_factory=list)      # any other outcome change
     unchanged: list[Change] = field(default_factory=list)
 
+    @property
+    def lost_coverage(self) -> list[Change]:
+        """Checks that passed before and were not measured after (skipped, or not there at all)."""
+        every = self.missing + self.changed
+        return [c for c in every if c.old in PASSING and (c.new is None or c.new == "skip")]
+
     def sections(self) -> list[tuple[str, list[Change]]]:
         return [("regressions", self.regressions), ("fixes", self.fixes), ("new", self.new),
                 ("missing", self.missing), ("changed", self.changed)]

@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from gateway_conformance.report.labels import run_table, with_profiles
 from gateway_conformance.report.matrix import diff_reports, format_diff
 from gateway_conformance.report.results import ReportError, load_report
 
@@ -30,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="gateway ledger JSON (GET /_admin/ledger of the mock, or a list of records)")
     parser.add_argument("--results", metavar="PATH", action="append", default=[],
                         help="a --conformance-report JSON; twice (before, after) for the upgrade diff")
+    parser.add_argument("--target", action="append", default=[], metavar="FILE.toml",
+                        help="target profile whose name/version label a run that has none; once for every "
+                             "--results, or once per --results")
     parser.add_argument("--title", default="gateway-conformance report", help="page title")
     parser.add_argument("--out", required=True, metavar="PATH", help="the HTML file to write")
 
@@ -52,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
               "create it or choose another path", file=sys.stderr)
         return 2
     try:
-        reports = [load_report(path) for path in args.results]
+        reports = with_profiles([load_report(path) for path in args.results], args.target)
         dashboard = None
         if args.tables_dir is not None or args.ledger is not None:
             dashboard = load_dashboard(args.tables_dir, args.table_prefix, catalog=args.catalog,
@@ -65,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         drawn = sum(1 for chart in dashboard.charts if not chart.empty)
         print(f"dashboard: {drawn} of {len(dashboard.charts)} charts have data")
     if len(reports) == 2:
+        print(run_table(reports, ["before", "after"]))
         print(format_diff(diff_reports(*reports)))
     print(f"wrote {path}")
     return 0

@@ -1,0 +1,147 @@
+"""What the target claims and what it is known to fail: claims and expected failures.
+
+Both come from the target profile (docs/platform-teams.md):
+
+- **claims**: a check of an agent or surface the gateway does not claim is skipped with the
+  reason ``not claimed: ...`` (fact ``claim = not claimed``), never failed: a gateway that
+  serves no Gemini is not broken for it.
+- **expected failures**: the profile's ``expected_failures`` file lists check IDs, each with
+  a reason and a link (the gateway's issue or doc). Such a check runs as a strict xfail: when
+  it fails the results say ``xfail`` with fact ``expected_failure`` ("fail (expected)" in the
+  report); when it passes the run fails with "stale expected failure", so the list cannot
+  rot. An ID that matches no check of the run is named at the end of the run (a typo, or a
+  check not selected this time).
+
+The file::
+
+    [[expected]]
+    check = "codex.responses.stream-grammar"
+    reason = "closes Responses streams with data: [DONE] and drops event: lines"
+    link = "https://github.com/<org>/<gateway>/issues/1234"
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway_conformance.report.collector import identify
+from gateway_conformance.target import Target, target_of
+
+CLAIM_FACT = "claim"
+EXPECTED_FACT = "expected_failure"
+NOT_CLAIMED = "not claimed"
+_EXPECTED_KEY = pytest.StashKey["ExpectedFailure"]()
+
+
+@dataclass(frozen=True)
+class ExpectedFailure:
+    check: str
+    reason: str
+    link: str
+    source: Path
+
+    def describe(self) -> str:
+        return f"{self.reason} ({self.link})"
+
+
+def check_id(item: pytest.Item) -> str:
+    """The stable ID of a collected check (contract C3: ``gateway_conformance.checks.check_id``);
+    until the catalogue names the check, ``agent/check[variant]`` as the results file it."""
+    try:
+        from gateway_conformance.checks import check_id as catalogue_id  # type: ignore[attr-defined]
+    except ImportError:
+        catalogue_id = None
+    if catalogue_id is not None:
+        found = catalogue_id(item)
+        if found:
+            return str(found)
+    identity = identify(item)
+    return f"{identity.agent}/{identity.check}" + (f"[{identity.variant}]" if identity.variant else "")
+
+
+def load_expected(path: Path) -> dict[str, ExpectedFailure]:
+    """check ID -> entry; a malformed file is a usage error naming the file and the entry."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise pytest.UsageError(f"expected failures {path}: cannot read: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise pytest.UsageError(f"expected failures {path}: not TOML: {exc}") from None
+    entries = data.get("expected", [])
+    if set(data) - {"expected"} or not isinstance(entries, list):
+        raise pytest.UsageError(f"expected failures {path}: holds only [[expected]] tables "
+                                f"(check, reason, link)")
+    found: dict[str, ExpectedFailure] = {}
+    for index, entry in enumerate(entries):
+        entry = entry if isinstance(entry, dict) else {}
+        fields = {key: entry.get(key) for key in ("check", "reason", "link")}
+        complete = all(isinstance(value, str) and value.strip() for value in fields.values())
+        if not complete or set(entry) - set(fields):
+            raise pytest.UsageError(f"expected failures {path}: expected[{index}] needs check, reason "
+                                    f"and link (non-empty strings) and nothing else")
+        if fields["check"] in found:
+            raise pytest.UsageError(f"expected failures {path}: {fields['check']} is listed twice")
+        found[str(fields["check"])] = ExpectedFailure(str(fields["check"]), str(fields["reason"]),
+                                                      str(fields["link"]), path)
+    return found
+
+
+class Expectations:
+    """The pytest side: marks claims and expected failures at collection, names stale ones."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.expected = load_expected(target.expected_failures) if target.expected_failures else {}
+        self.unmatched: list[str] = []
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        matched: set[str] = set()
+        where = f" (claims in {self.target.source})" if self.target.source else ""
+        for item in items:
+            agent = identify(item).agent
+            if not self.target.claims.claims_agent(agent):
+                reason = f"{NOT_CLAIMED}: {self.target.label()} does not claim {agent}{where}"
+                item.add_marker(pytest.mark.skip(reason=reason))
+                item.user_properties.append((CLAIM_FACT, NOT_CLAIMED))
+                continue
+            entry = self.expected.get(check_id(item))
+            if entry is not None:
+                matched.add(entry.check)
+                item.stash[_EXPECTED_KEY] = entry
+                item.add_marker(pytest.mark.xfail(strict=True,
+                                                  reason=f"expected failure: {entry.describe()}"))
+                item.user_properties.append((EXPECTED_FACT, entry.describe()))
+        self.unmatched = sorted(set(self.expected) - matched)
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        for check in self.unmatched:  # a typo, a removed check, or just not selected this time
+            terminalreporter.write_line(f"gateway-conformance: expected failure {check} "
+                                        f"({self.target.expected_failures}) matched no check of this run",
+                                        yellow=True)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[Any],
+                                  ) -> Iterator[None]:
+        report: pytest.TestReport = yield  # type: ignore[misc]
+        entry = item.stash.get(_EXPECTED_KEY, None)
+        if (entry is not None and call.when == "call" and report.failed
+                and str(report.longrepr).startswith("[XPASS(strict)]")):
+            report.longrepr = (f"stale expected failure: {entry.check} passes now; remove it from "
+                               f"{entry.source} (it was listed because: {entry.describe()})")
+        return report  # type: ignore[return-value]
+
+
+def configure(config: pytest.Config) -> None:
+    """From ``pytest_configure``: only a profile with claims or expected failures needs it."""
+    target = target_of(config)
+    claims = target.claims
+    claimed = (claims.agents, claims.surfaces, claims.profiles)
+    if target.expected_failures or any(x is not None for x in claimed):
+        config.pluginmanager.register(Expectations(target), "gateway-conformance-expectations")
