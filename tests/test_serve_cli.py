@@ -151,3 +151,34 @@ def test_sink_flags_and_acknowledged_rows_survive_sigterm(tmp_path) -> None:
     stored = {body.rsplit("-", 1)[0] for body in bodies}
     assert acknowledged <= stored, f"acknowledged but lost: {sorted(acknowledged - stored)}"
     assert len(bodies) == 50 * len(stored), "each stored export is whole, none twice"
+
+
+def test_sink_body_deadline_flags_cut_off_a_trickle() -> None:
+    """``--sink-body-timeout 1``: a body that never finishes is answered 408 about a second later."""
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    with serve("--sink-body-timeout", "1", "--sink-min-body-rate", "0") as (_, line):
+        address = urlsplit(line["workspace_url"])
+        head = (f"POST /api/2.0/otel/v1/logs HTTP/1.1\r\nhost: {address.netloc}\r\n"
+                f"content-type: application/x-protobuf\r\nauthorization: Bearer {line['tokens']['default']}\r\n"
+                f"x-databricks-uc-table-name: {line['tables']['logs']}\r\ncontent-length: 1000\r\n\r\n")
+        with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
+            began = time.monotonic()
+            sock.sendall(head.encode() + b"\0" * 10)
+            answer = sock.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 408"), f"a stalled body got {answer[:80]!r}; required 408 after 1 s"
+        assert time.monotonic() - began < 8
+
+
+@pytest.mark.parametrize(("flags", "words"), [
+    (("--sink-memory-budget", "1"), "--sink-memory-budget is too small"),
+    (("--sink-body-timeout", "0"), "--sink-body-timeout must be more than 0"),
+    (("--sink-min-body-rate", "slow"), "--sink-min-body-rate"),
+])
+def test_bad_sink_limits_are_one_line_errors(flags: tuple[str, ...], words: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "gateway_conformance.cli", "serve", "--json", *flags],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and result.stdout == ""
+    assert words in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr

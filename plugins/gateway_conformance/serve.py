@@ -23,13 +23,16 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gateway_conformance.cli_errors import port
+from gateway_conformance.cli_errors import CommandError, port, positive_or_zero
 from gateway_conformance.gateway.app import DEFAULT_MODELS, GatewayConfig, create_gateway, new_token
 from gateway_conformance.gateway.breakage import BREAKAGES, break_gateway, parse_breakages
 from gateway_conformance.gateway.policy import Limits, RealClock
 from gateway_conformance.server import ServerHandle
+
+if TYPE_CHECKING:
+    from gateway_conformance.otlp.sink import SinkLimits
 
 DEFAULT_IDENTITY = "default"
 
@@ -84,6 +87,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "extra)")
     parser.add_argument("--spark-remote", default=None, metavar="sc://HOST:PORT",
                         help="with --engine spark: a Spark Connect URL instead of a local session")
+    parser.add_argument("--sink-body-timeout", type=positive_or_zero, default=None, metavar="SECONDS",
+                        help="the longest an OTLP body may take to arrive, else 408 (default 30)")
+    parser.add_argument("--sink-min-body-rate", type=positive_or_zero, default=None, metavar="BYTES_PER_S",
+                        help="after 5 s, the slowest average an OTLP body may arrive at, else 408 "
+                             "(default 16384; 0: no minimum)")
+    parser.add_argument("--sink-memory-budget", type=positive_or_zero, default=None, metavar="MIB",
+                        help="OTLP body bytes (raw and inflated) all requests may hold at once, else 503 "
+                             "(default 256; at least 60, three 20 MiB bodies)")
 
 
 def _pairs(values: Sequence[str], flag: str) -> list[tuple[str, str]]:
@@ -150,6 +161,21 @@ def start_gateway(args: argparse.Namespace, tokens: dict[str, str], printable: d
     return Component("gateway", handle, info)
 
 
+def sink_limits(args: argparse.Namespace) -> SinkLimits:
+    """The sink's bounds: the defaults of :class:`SinkLimits`, with the flags given."""
+    from gateway_conformance.otlp.sink import SinkLimits
+
+    flags = {"body_timeout_seconds": args.sink_body_timeout, "body_min_rate": args.sink_min_body_rate,
+             "memory_budget_bytes": None if args.sink_memory_budget is None
+             else int(args.sink_memory_budget * 1024 * 1024)}
+    if args.sink_body_timeout == 0:
+        raise CommandError("--sink-body-timeout must be more than 0 seconds (the default is 30)")
+    try:
+        return SinkLimits(**{key: value for key, value in flags.items() if value is not None})
+    except ValueError as error:
+        raise CommandError(f"--sink-memory-budget is too small: {error}") from None
+
+
 def start_otlp_sink(args: argparse.Namespace, tokens: Sequence[str], stack: ExitStack) -> Component:
     """The OTLP sink, accepting the gateway's tokens (one PAT serves both, as on Databricks)."""
     from gateway_conformance.otlp.sink import start_sink  # deltalake loads only when the sink runs
@@ -157,7 +183,7 @@ def start_otlp_sink(args: argparse.Namespace, tokens: Sequence[str], stack: Exit
     tables_dir = args.tables_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gwc-")))
     engine_opts = {"remote": args.spark_remote} if args.engine == "spark" else {}
     sink = start_sink(tables_dir, args.table_prefix, tokens, engine=args.engine, catalog=args.catalog,
-                      schema=args.schema, **engine_opts)
+                      schema=args.schema, limits=sink_limits(args), **engine_opts)
     stack.callback(sink.writer.close)
     info = {"workspace_url": sink.workspace_url, "tables_dir": str(tables_dir),
             "tables": {signal: str(name) for signal, name in sink.table_names.items()}}
