@@ -218,3 +218,19 @@ def test_refused_bodies_free_their_buffers_without_the_garbage_collector(tmp_pat
             gc.enable()
     assert kept < limit, (
         f"after 8 refused requests {kept / 2**20:.1f} MiB stay allocated until a garbage collection")
+
+
+@pytest.mark.parametrize(("framing", "body"), [
+    ("transfer-encoding: chunked", b"zz\r\nhello\r\n0\r\n\r\n"),  # not a hex chunk size
+    ("content-length: 5\r\ncontent-length: 6", b"hello!"),  # two different lengths
+    ("content-length: -1", b""),
+])
+def test_broken_framing_is_answered_with_a_status_too(sink: SinkHandle, framing: str, body: bytes) -> None:
+    """uvicorn answers what it cannot parse itself, before the app; that answer is an OTLP error too."""
+    with connect(sink) as sock:
+        sock.sendall(request_head(sink, framing=framing) + body)
+        answer = read_response(sock, 10)
+    assert answer is not None, f"a request framed {framing!r} got no answer within 10 s"
+    assert answer.status == 400, f"a request framed {framing!r} got {answer.describe()}; required 400"
+    status = status_message(answer.headers.get("content-type", ""), answer.body)
+    assert status.code == code_pb2.INVALID_ARGUMENT

@@ -8,6 +8,7 @@ known without racing the server.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import socket
 import threading
@@ -46,7 +47,7 @@ class ServerHandle:
     """A running uvicorn server; a context manager that stops it on exit."""
 
     def __init__(self, app: Callable[..., Any], *, host: str = LOOPBACK, port: int = 0,
-                 name: str = "asgi") -> None:
+                 name: str = "asgi", http: type[asyncio.Protocol] | str = "auto") -> None:
         # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say so; without it
         # every small write (an SSE event, a keep-alive response) waits ~40 ms for a delayed ACK.
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -54,7 +55,7 @@ class ServerHandle:
         _bind(self._sock, host, port)
         self.host, self.port = self._sock.getsockname()[:2]
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                                timeout_graceful_shutdown=5, ws="none")
+                                timeout_graceful_shutdown=5, ws="none", http=http)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
                                         name=f"{name}-server", daemon=True)

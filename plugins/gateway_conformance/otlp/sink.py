@@ -70,6 +70,7 @@ from gateway_conformance.otlp.decode import (
     DecodeError,
     encode,
 )
+from gateway_conformance.otlp.protocol import OtlpH11Protocol
 from gateway_conformance.otlp.rows import MappedRows, map_body
 from gateway_conformance.otlp.signals import (
     KINDS,
@@ -435,7 +436,7 @@ def start_sink(tables_dir: Path | str, table_prefix: str, tokens: Iterable[str],
         for signal, name in names.items():
             writer.create_table(name, KINDS[signal])
         sink = OtlpSink(writer, tokens, limits=limits, faults=faults)
-        server = ServerHandle(sink.app, port=port, name="otlp-sink").start()
+        server = ServerHandle(sink.app, port=port, name="otlp-sink", http=OtlpH11Protocol).start()
     except BaseException:
         writer.close()
         raise
