@@ -25,7 +25,7 @@ from gateway_conformance.gateway.faults import Fault
 from gateway_conformance.resources import data_dir
 from gateway_conformance.secret import Secret
 from gateway_conformance.traffic import shapes
-from gateway_conformance.traffic.cassette import Cassette, Interaction
+from gateway_conformance.traffic.cassette import Cassette, Interaction, iter_cassettes
 from gateway_conformance.traffic.redact import find_secrets
 from gateway_conformance.traffic.replay import mount, outgoing_headers, replay_as_client
 from gateway_conformance.traffic.scaffold import agent_folders
@@ -36,6 +36,9 @@ def _roots(config: pytest.Config) -> list[Path]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "agent_folder" in metafunc.fixturenames:
+        folders = list(agent_folders(_roots(metafunc.config)))
+        metafunc.parametrize("agent_folder", [pytest.param(a.path, id=a.name) for a in folders])
     if "cassette_file" not in metafunc.fixturenames:
         return
     params = [pytest.param((agent.name, agent.surface, path), id=f"{agent.name}/{path.stem}")
@@ -53,6 +56,14 @@ def _root(gateway_urls: dict[str, str], surface: str) -> str:
     from gateway_conformance.gateway.app import default_surfaces
     prefix = {s.name: s.prefix for s in default_surfaces()}[surface]
     return gateway_urls[surface].removesuffix(prefix)
+
+
+@pytest.mark.self_check
+def test_agent_folder_has_cassettes(agent_folder: Path) -> None:
+    """An agent folder with nothing recorded would add no check at all: it must say so."""
+    assert list(iter_cassettes(agent_folder)), (
+        f"{agent_folder} has no cassettes/*.json, so nothing of this agent is checked: record one with "
+        f"`gateway-conformance record --agent {agent_folder.name} ...` (CONTRIBUTING.md, step 3)")
 
 
 @pytest.mark.self_check

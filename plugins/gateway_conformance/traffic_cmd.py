@@ -13,6 +13,7 @@ import json
 import math
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -51,6 +52,18 @@ def _display_path(path: Path) -> str:
     """A path as stored in ``meta.rerecord``: relative to the working folder, never absolute
     (a cassette is shared; the recorder's own folders mean nothing elsewhere)."""
     return path.as_posix() if not path.is_absolute() else Path(os.path.relpath(path)).as_posix()
+
+
+def _display_word(word: str) -> str:
+    """A word of the recorded command: an absolute path under the working folder becomes
+    relative, a program found on PATH by its name becomes that name."""
+    if not os.path.isabs(word):
+        return word
+    path = Path(word)
+    if path.is_relative_to(Path.cwd()):
+        return _display_path(path)
+    found = shutil.which(path.name)
+    return path.name if found and Path(found).resolve() == path.resolve() else word
 
 
 def _prefixes() -> dict[str, str]:
@@ -193,7 +206,7 @@ def _rerecord_command(args: argparse.Namespace, command: list[str]) -> str:
                       *(["--synthetic"] if args.synthetic else []),
                       *(["--prompt", args.prompt] if args.prompt is not None else []),
                       *(["--tools"] if args.tools else []),
-                      *(["--", *command] if command else [])])
+                      *(["--", *map(_display_word, command)] if command else [])])
 
 
 def _launch(args: argparse.Namespace, proxy_url: str, env: dict[str, str]) -> tuple[int, str]:

@@ -113,7 +113,7 @@ def check(node_modules: Path, agents: Sequence[str], *, timeout: float = CHECK_T
         env = {**os.environ, launch.NODE_MODULES_ENV: str(node_modules)}
         try:
             subprocess.run(argv, cwd=scratch, env=env, timeout=timeout, check=False,
-                           stdout=sys.stderr, stderr=subprocess.STDOUT)
+                           stdout=2, stderr=2)  # the run's progress on stderr; stdout is the matrix
         except subprocess.TimeoutExpired:
             raise CommandError(f"the compatibility checks took over {timeout:.0f}s: a CLI hangs; run them "
                                "with `pytest --conformance -k config_compatibility` to see which") from None
@@ -167,9 +167,11 @@ class CanaryResult:
 
 def run_canary(specs: Sequence[AgentSpec], *, last: int, known: Iterable[Row], npm: str = "npm",
                cache: Path | None = None,
-               checker: Callable[[Path, Sequence[str]], list[Row]] = check) -> CanaryResult:
-    """Newest ``last`` published versions of each agent: installed, checked, marked new or not."""
+               checker: Callable[[Path, Sequence[str]], list[Row]] | None = None) -> CanaryResult:
+    """Newest ``last`` published versions of each agent: installed, checked (default:
+    :func:`check`), marked new when the results file has not seen them."""
     cache = cache or canary_cache()
+    checker = checker or check
     candidates = [Candidate(spec, v) for spec in specs for v in published_versions(spec, npm)[-last:]]
     if not candidates:
         raise CommandError("npm lists no stable version of the agents asked for")
