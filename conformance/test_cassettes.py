@@ -58,7 +58,6 @@ def _root(gateway_urls: dict[str, str], surface: str) -> str:
     return gateway_urls[surface].removesuffix(prefix)
 
 
-@pytest.mark.self_check
 def test_agent_folder_has_cassettes(agent_folder: Path) -> None:
     """An agent folder with nothing recorded would add no check at all: it must say so."""
     assert list(iter_cassettes(agent_folder)), (
