@@ -122,3 +122,13 @@ def test_version_and_a_real_process_prints_no_traceback(busy_port: int) -> None:
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert f"127.0.0.1:{busy_port}" in proc.stderr
+
+
+@pytest.mark.parametrize("command", [["serve"], ["report", "--out", "x.html"],
+                                     ["config", "codex", "--home", "h", "--gateway-url", "http://gw"]])
+def test_catalog_and_schema_have_the_pytest_names_and_keep_the_old_ones(command: list[str]) -> None:
+    """`--uc-catalog/--uc-schema`, as `pytest --conformance` names them; `--catalog/--schema` stay."""
+    parser = cli.build_parser()
+    new = parser.parse_args([*command, "--uc-catalog", "c1", "--uc-schema", "s1"])
+    old = parser.parse_args([*command, "--catalog", "c1", "--schema", "s1"])
+    assert (new.catalog, new.schema) == (old.catalog, old.schema) == ("c1", "s1")
