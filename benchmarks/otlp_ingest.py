@@ -9,7 +9,13 @@ starts, and a request counts once its 200 arrives, i.e. after its Delta commit; 
 >= 100k points/s of wall-clock time. Wall time on a shared machine mostly measures the
 neighbours, so the sink's points per CPU-second are printed beside it.
 
-Run: ``.venv/bin/python benchmarks/otlp_ingest.py [--points N] [--repeat R]``.
+The realistic case (``bench_long_run``, issue 18): what real exporters do for hours, many
+small requests (default 1,000,000 points in 100-point requests from 8 exporters) into one
+table with maintenance on; it prints points/s over the first and the last tenth of the run
+(target: last >= 0.8 x first, i.e. commit cost stays flat), sink CPU per point beside the
+mapping's CPU per point of the same request (the baseline), and the live file count at the end.
+
+Run: ``.venv/bin/python benchmarks/otlp_ingest.py [--points N] [--repeat R] [--long-points N]``.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ MAPPING_TARGET = 200_000
 PARSE_RATIO_TARGET = 1 / 5
 SINK_TARGET = 100_000
 SINK_EXPORTERS = 16
+FLAT_TARGET = 0.8
 _TOKEN_TYPES = ("input", "output", "cacheRead", "cacheCreation")
 _START = 1_764_300_000_000_000_000
 
@@ -129,10 +136,11 @@ def bench_mapping(payload: bytes, points: int, repeat: int = 5) -> float:
 
 
 def _drive_exporters(url: str, headers: dict[str, str], payload: bytes, exporters: int,
-                     requests: int) -> tuple[int, int, float]:
+                     requests: int) -> tuple[int, int, float, list[float]]:
     """In a child process: ``exporters`` threads each POST ``payload`` ``requests`` times.
 
-    Returns (acknowledged requests, refused requests, seconds from first send to last answer).
+    Returns (acknowledged requests, refused requests, seconds from first send to last answer,
+    the second of each acknowledgement since the start, sorted).
     A 503/429 is retried after its ``Retry-After``, as an OTLP exporter would. The stdlib
     client keeps the exporters' own CPU small: on 2 cores they share the machine with the sink.
     """
@@ -142,6 +150,7 @@ def _drive_exporters(url: str, headers: dict[str, str], payload: bytes, exporter
 
     target = urlsplit(url)
     counts = {"ok": 0, "refused": 0}
+    acked: list[float] = []
     lock = threading.Lock()
     start = threading.Barrier(exporters + 1)
 
@@ -158,16 +167,19 @@ def _drive_exporters(url: str, headers: dict[str, str], payload: bytes, exporter
                 time.sleep(float(response.getheader("Retry-After", "1")))
             with lock:
                 counts["ok" if response.status == 200 else "refused"] += 1
+                if response.status == 200:
+                    acked.append(time.perf_counter() - began)
         connection.close()
 
     threads = [threading.Thread(target=exporter) for _ in range(exporters)]
     for thread in threads:
         thread.start()
+    began = time.perf_counter()  # reset below, when every exporter is ready
     start.wait()
     began = time.perf_counter()
     for thread in threads:
         thread.join()
-    return counts["ok"], counts["refused"], time.perf_counter() - began
+    return counts["ok"], counts["refused"], time.perf_counter() - began, sorted(acked)
 
 
 class SinkRate(NamedTuple):
@@ -203,14 +215,74 @@ def bench_sink(payload: bytes, points: int, *, exporters: int = SINK_EXPORTERS, 
                    "X-Databricks-UC-Table-Name": str(table)}
         pool.apply(time.sleep, (0,))  # the child is up before the clock starts
         cpu_began = time.process_time()
-        ok, refused, seconds = pool.apply(_drive_exporters, (sink.endpoint("metrics"), headers, payload,
-                                                             exporters, requests))
+        ok, refused, seconds, _ = pool.apply(_drive_exporters, (sink.endpoint("metrics"), headers, payload,
+                                                                exporters, requests))
         cpu = time.process_time() - cpu_began
         stored = DeltaTable(str(sink.tables_dir / table.catalog / table.schema / table.table)).count()
     if refused or stored != ok * points:
         raise AssertionError(f"sink stored {stored} rows for {ok} acknowledged requests of {points} points "
                              f"({refused} refused)")
     return SinkRate(ok * points / seconds, ok * points / cpu)
+
+
+class LongRun(NamedTuple):
+    """The realistic case's figures."""
+
+    points: int
+    first_tenth: float  # points/s
+    last_tenth: float
+    cpu_per_point: float  # sink CPU-seconds per point
+    live_files: int
+    appends_per_commit: float
+
+
+def _tenth_rates(acked: list[float], points: int) -> tuple[float, float]:
+    """Points/s over the first and the last tenth of the acknowledged requests."""
+    tenth = max(1, len(acked) // 10)
+    first = tenth * points / acked[tenth - 1]
+    last = tenth * points / (acked[-1] - acked[-tenth - 1]) if len(acked) > tenth else first
+    return first, last
+
+
+def bench_long_run(total_points: int, request_points: int, exporters: int) -> LongRun:
+    """Many small requests for a long run into one table, maintenance on (serve's default).
+
+    Every acknowledged point must be stored exactly once, or the figures are refused.
+    """
+    import multiprocessing
+    import secrets
+    import tempfile
+
+    from deltalake import DeltaTable
+
+    from gateway_conformance.otlp.sink import start_sink
+    from gateway_conformance.tables.delta import APPENDS_KEY
+
+    payload = claude_code_metrics(request_points).SerializeToString()
+    requests = max(1, total_points // (request_points * exporters))
+    token = f"gc-bench-{secrets.token_urlsafe(12)}"
+    with tempfile.TemporaryDirectory(prefix="otlp-long-") as tables_dir:
+        with start_sink(tables_dir, "bench", [token]) as sink, \
+                multiprocessing.get_context("spawn").Pool(1) as pool:
+            table = sink.table_names["metrics"]
+            headers = {"content-type": "application/x-protobuf", "Authorization": f"Bearer {token}",
+                       "X-Databricks-UC-Table-Name": str(table)}
+            pool.apply(time.sleep, (0,))
+            cpu_began = time.process_time()
+            ok, refused, _, acked = pool.apply(_drive_exporters, (sink.endpoint("metrics"), headers, payload,
+                                                                  exporters, requests))
+            cpu = time.process_time() - cpu_began
+            path = sink.tables_dir / table.catalog / table.schema / table.table
+        delta = DeltaTable(str(path))
+        stored = delta.count()
+        writes = [entry for entry in delta.history() if entry["operation"] == "WRITE"]
+        live_files = len(delta.file_uris())
+    if stored != ok * request_points:
+        raise AssertionError(f"sink stored {stored} rows for {ok} acknowledged requests of "
+                             f"{request_points} points ({refused} refused)")
+    appends = sum(int(entry.get(APPENDS_KEY, 1)) for entry in writes)
+    first, last = _tenth_rates(acked, request_points)
+    return LongRun(stored, first, last, cpu / stored, live_files, appends / max(1, len(writes)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,6 +292,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sink-points", type=int, default=2_000, help="data points per request to the sink")
     parser.add_argument("--sink-requests", type=int, default=10, help="requests per exporter to the sink")
     parser.add_argument("--exporters", type=int, default=SINK_EXPORTERS, help="concurrent sink exporters")
+    parser.add_argument("--long-points", type=int, default=1_000_000,
+                        help="points of the realistic long run (0 skips it)")
+    parser.add_argument("--long-request-points", type=int, default=100,
+                        help="points per request of the long run")
+    parser.add_argument("--long-exporters", type=int, default=8, help="concurrent exporters of the long run")
     args = parser.parse_args(argv)
     failed = False
     # Build every payload before timing anything: building leaves garbage that slows the
@@ -238,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
               f"(targets >= {MAPPING_TARGET:,} points/s and >= {PARSE_RATIO_TARGET:.2f} x parse: "
               f"{'met' if ok else 'MISSED'})")
     failed |= not _report_sink(args)
+    if args.long_points:
+        failed |= not _report_long_run(args)
     return 1 if failed else 0
 
 
@@ -259,6 +338,25 @@ def _report_sink(args: argparse.Namespace) -> bool:
           f"(target >= {SINK_TARGET:,} points/s: {'met' if ok else 'MISSED'})")
     print(f"  sink (CPU)      {sink.cpu:12,.0f} points per sink CPU-second = "
           f"{sink.cpu / mapping:.2f} x body -> rows")
+    return ok
+
+
+def _report_long_run(args: argparse.Namespace) -> bool:
+    """The realistic case beside the mapping's CPU cost of the same request, measured in this run."""
+    payload = claude_code_metrics(args.long_request_points).SerializeToString()
+    mapping = bench_mapping(payload, args.long_request_points, args.repeat)
+    run = bench_long_run(args.long_points, args.long_request_points, args.long_exporters)
+    flat = run.last_tenth / run.first_tenth
+    ok = flat >= FLAT_TARGET
+    print(f"long run           {run.points:,} points in {args.long_request_points}-point requests from "
+          f"{args.long_exporters} exporters, maintenance on; load average {os.getloadavg()[0]:.1f}")
+    print(f"  first tenth     {run.first_tenth:12,.0f} points/s")
+    print(f"  last tenth      {run.last_tenth:12,.0f} points/s  = {flat:.2f} x first tenth "
+          f"(target >= {FLAT_TARGET}: {'met' if ok else 'MISSED'})")
+    print(f"  sink CPU        {run.cpu_per_point * 1e6:12.1f} us per point = "
+          f"{run.cpu_per_point * mapping:.1f} x body -> rows ({1e6 / mapping:.1f} us per point, baseline)")
+    print(f"  live files      {run.live_files:12d} at the end; "
+          f"{run.appends_per_commit:.1f} requests per commit")
     return ok
 
 

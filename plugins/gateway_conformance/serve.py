@@ -95,6 +95,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sink-memory-budget", type=positive_or_zero, default=None, metavar="MIB",
                         help="OTLP body bytes (raw and inflated) all requests may hold at once, else 503 "
                              "(default 256; at least 60, three 20 MiB bodies)")
+    parser.add_argument("--compact-every", type=int, default=50, metavar="N",
+                        help="compact each table after every N commits, in the background "
+                             "(default 50; 0 turns maintenance off; docs/tables.md)")
 
 
 def _pairs(values: Sequence[str], flag: str) -> list[tuple[str, str]]:
@@ -181,7 +184,12 @@ def start_otlp_sink(args: argparse.Namespace, tokens: Sequence[str], stack: Exit
     from gateway_conformance.otlp.sink import start_sink  # deltalake loads only when the sink runs
 
     tables_dir = args.tables_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gwc-")))
-    engine_opts = {"remote": args.spark_remote} if args.engine == "spark" else {}
+    from gateway_conformance.tables.maintenance import MaintenancePolicy
+
+    if args.compact_every < 0:
+        raise CommandError(f"--compact-every must be 0 (off) or a number of commits, got {args.compact_every}")
+    engine_opts: dict[str, object] = {"remote": args.spark_remote} if args.engine == "spark" else {}
+    engine_opts["maintenance"] = MaintenancePolicy(compact_every=args.compact_every)
     sink = start_sink(tables_dir, args.table_prefix, tokens, engine=args.engine, catalog=args.catalog,
                       schema=args.schema, limits=sink_limits(args), **engine_opts)
     stack.callback(sink.writer.close)

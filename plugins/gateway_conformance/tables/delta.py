@@ -1,7 +1,10 @@
 """The embedded Delta engine (delta-rs via ``deltalake``), committing through :mod:`.commits`.
 
 Each table has one open ``DeltaTable``, written only by its group-commit thread (see
-:mod:`gateway_conformance.tables.commits` for the grouping and the back-pressure rule).
+:mod:`gateway_conformance.tables.commits` for the grouping and the back-pressure rule), and
+is compacted in the background by :mod:`gateway_conformance.tables.maintenance`. With
+maintenance on, appends skip delta-rs's post-commit checkpoint (a checkpoint every 100th
+append would make that append wait for it); the maintenance pass writes the checkpoint.
 
 Two delta-rs traps are handled here and nowhere else: the ``otel.schemaVersion`` property is
 refused unless ``raise_if_key_not_exists=False``, and a sliced Arrow array holding a list or
@@ -18,12 +21,14 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.fs as pafs
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, PostCommitHookProperties, write_deltalake
 
 from gateway_conformance.tables.commits import CommitLimits, GroupCommit
+from gateway_conformance.tables.maintenance import Maintainer, MaintenancePolicy
 from gateway_conformance.tables.schema import arrow_schema, declared_properties, infer_kind, table_properties
 from gateway_conformance.tables.writer import TableInfo, TableName, UnknownTable
 
+_NO_HOOKS = PostCommitHookProperties(create_checkpoint=False, cleanup_expired_logs=False)
 #: Commit metadata key holding how many ``append`` calls a commit carries (group commit is visible).
 APPENDS_KEY = "gateway_conformance.appends"
 
@@ -71,11 +76,20 @@ def commit_batches(schema: pa.Schema, tables: list[pa.Table]) -> list[pa.RecordB
 class _Table:
     """One table's open ``DeltaTable`` and its group commit; only the commit thread writes it."""
 
-    def __init__(self, path: Path, name: TableName, limits: CommitLimits) -> None:
+    def __init__(self, path: Path, name: TableName, limits: CommitLimits, policy: MaintenancePolicy) -> None:
         self._path = path
         self._table = DeltaTable(str(path))
         self._schema = pa.schema(self._table.schema().to_arrow())
-        self.commits = GroupCommit(self._commit, name=str(name), limits=limits)
+        self._policy = policy
+        self._hooks = _NO_HOOKS if policy.enabled else None
+        self._compacted = threading.Event()  # the open snapshot lags a maintenance commit
+        self.maintainer = Maintainer(self._maintain, policy, name=str(name))
+        self.commits = GroupCommit(self._commit, name=str(name), limits=limits,
+                                   after_commit=self.maintainer.committed)
+
+    def close(self) -> None:
+        self.commits.close()
+        self.maintainer.close()
 
     def submit(self, rows: pa.Table) -> Future[None]:
         """Queue rows for the next commit, cast to the table's schema first."""
@@ -88,11 +102,25 @@ class _Table:
             # A Table streams through pyarrow's C++ reader; RecordBatchReader.from_batches
             # would be a Python iterator that delta-rs needs the GIL for, batch by batch.
             data = pa.Table.from_batches(commit_batches(self._schema, tables), schema=self._schema)
-            write_deltalake(self._table, data, mode="append",
+            if self._compacted.is_set():  # else the open snapshot keeps the compacted files live
+                self._compacted.clear()
+                self._table.update_incremental()
+            write_deltalake(self._table, data, mode="append", post_commithook_properties=self._hooks,
                             commit_properties=CommitProperties(custom_metadata={APPENDS_KEY: str(appends)}))
         except BaseException:
             self._reload()
             raise
+
+    def _maintain(self, vacuum: bool) -> None:
+        """One maintenance pass on its own ``DeltaTable`` (the commit thread keeps appending)."""
+        table = DeltaTable(str(self._path))
+        table.optimize.compact(post_commithook_properties=_NO_HOOKS)
+        self._compacted.set()
+        table.create_checkpoint()
+        table.cleanup_metadata()
+        if vacuum:
+            table.vacuum(retention_hours=self._policy.vacuum_retention_hours, dry_run=False,
+                         post_commithook_properties=_NO_HOOKS)
 
     def _reload(self) -> None:
         """After a failed commit, start again from the table's state on disk."""
@@ -104,12 +132,14 @@ class DeltaRsWriter:
     """:class:`DeltaWriter` on delta-rs: tables live at ``<tables_dir>/<catalog>/<schema>/<table>``.
 
     ``max_batch_rows`` caps one commit; ``max_pending_rows`` caps rows queued per table, past
-    which ``append`` raises :class:`WriterOverloaded` instead of growing memory without bound.
+    which ``append`` raises ``WriterOverloaded`` instead of growing memory without bound;
+    ``maintenance`` says when tables are compacted (default: every 50 commits).
     """
 
     def __init__(self, tables_dir: Path | str, *, max_batch_rows: int = 250_000,
-                 max_pending_rows: int = 1_000_000) -> None:
+                 max_pending_rows: int = 1_000_000, maintenance: MaintenancePolicy | None = None) -> None:
         self.tables_dir = Path(tables_dir)
+        self.maintenance = maintenance or MaintenancePolicy()
         self._limits = CommitLimits(max_batch_rows=max_batch_rows, max_pending_rows=max_pending_rows)
         self._tables: dict[TableName, _Table] = {}
         self._lock = threading.Lock()
@@ -149,7 +179,7 @@ class DeltaRsWriter:
             self._closed = True
             tables = list(self._tables.values())
         for table in tables:
-            table.commits.close()
+            table.close()
 
     def _open(self, name: TableName) -> _Table:
         with self._lock:
@@ -160,6 +190,6 @@ class DeltaRsWriter:
                 path = self.table_path(name)
                 if not DeltaTable.is_deltatable(str(path)):
                     raise UnknownTable(f"no Delta table {name} at {path}")
-                table = self._tables[name] = _Table(path, name, self._limits)
+                table = self._tables[name] = _Table(path, name, self._limits, self.maintenance)
             return table
 

@@ -33,6 +33,9 @@ and are then appended by name.
 Concurrent appends to one table are grouped by :mod:`gateway_conformance.tables.commits`,
 the delta-rs writer's mechanism with the same pending-rows limit: one Spark commit costs
 ~0.3-0.5 s whatever its size on 2 cores, so each commit takes everything queued meanwhile.
+Maintenance (:mod:`gateway_conformance.tables.maintenance`) runs ``OPTIMIZE`` (and now and
+then ``VACUUM``) in a background thread of the same session; Delta's own checkpoints (every
+10 commits) and log cleanup stay on.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from gateway_conformance.tables.commits import CommitLimits, GroupCommit
+from gateway_conformance.tables.maintenance import Maintainer, MaintenancePolicy
 from gateway_conformance.tables.schema import ddl_with_name, declared_properties, infer_kind
 from gateway_conformance.tables.writer import SchemaMismatch, TableInfo, TableName, UnknownTable
 
@@ -143,7 +147,7 @@ class SparkDeltaWriter:
 
     def __init__(self, tables_dir: Path | str, *, spark: SparkSession | None = None,
                  remote: str | None = None, max_batch_rows: int = 250_000,
-                 max_pending_rows: int = 1_000_000) -> None:
+                 max_pending_rows: int = 1_000_000, maintenance: MaintenancePolicy | None = None) -> None:
         self.tables_dir = Path(tables_dir).resolve()
         if spark is None:
             started = _session_class().getActiveSession() is None
@@ -156,7 +160,9 @@ class SparkDeltaWriter:
         self._catalogs: set[str] | None = None
         self._registered: set[TableName] = set()
         self._limits = CommitLimits(max_batch_rows=max_batch_rows, max_pending_rows=max_pending_rows)
+        self.maintenance = maintenance or MaintenancePolicy()
         self._commits: dict[TableName, GroupCommit] = {}
+        self._maintainers: list[Maintainer] = []
         self._table_locks: dict[TableName, threading.Lock] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -228,6 +234,8 @@ class SparkDeltaWriter:
             groups = list(self._commits.values())
         for group in groups:
             group.close()
+        for maintainer in self._maintainers:
+            maintainer.close()
         if self._owns_session:
             self._owns_session = False
             self.spark.stop()
@@ -262,8 +270,12 @@ class SparkDeltaWriter:
             raise UnknownTable(f"no Delta table {name} ({self._source(name)})")
         with self._lock:
             if name not in self._commits:
+                maintainer = Maintainer(lambda vacuum: self._maintain(name, vacuum), self.maintenance,
+                                        name=str(name))
+                self._maintainers.append(maintainer)
                 self._commits[name] = GroupCommit(lambda tables, _appends: self._commit(name, tables),
-                                                  name=str(name), limits=self._limits)
+                                                  name=str(name), limits=self._limits,
+                                                  after_commit=maintainer.committed)
             return self._commits[name]
 
     def _commit(self, name: TableName, tables: list[pa.Table]) -> None:
@@ -278,6 +290,13 @@ class SparkDeltaWriter:
             frame.write.format("delta").mode("append").saveAsTable(self.identifier(name))
         else:
             frame.write.format("delta").mode("append").save(str(self.table_path(name)))
+
+    def _maintain(self, name: TableName, vacuum: bool) -> None:
+        """Compact the table's small files (a Delta commit through Spark, beside the appends)."""
+        self.spark.sql(f"OPTIMIZE {self._source(name)}").collect()
+        if vacuum:
+            hours = self.maintenance.vacuum_retention_hours
+            self.spark.sql(f"VACUUM {self._source(name)} RETAIN {hours} HOURS").collect()
 
     def _register(self, name: TableName) -> None:
         """Locally: make ``<catalog>__<schema>.<table>`` name this writer's path (external table)."""
