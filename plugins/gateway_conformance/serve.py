@@ -187,7 +187,8 @@ def start_otlp_sink(args: argparse.Namespace, tokens: Sequence[str], stack: Exit
     from gateway_conformance.tables.maintenance import MaintenancePolicy
 
     if args.compact_every < 0:
-        raise CommandError(f"--compact-every must be 0 (off) or a number of commits, got {args.compact_every}")
+        raise CommandError(f"--compact-every must be 0 (off) or a number of commits, "
+                           f"got {args.compact_every}")
     engine_opts: dict[str, object] = {"remote": args.spark_remote} if args.engine == "spark" else {}
     engine_opts["maintenance"] = MaintenancePolicy(compact_every=args.compact_every)
     sink = start_sink(tables_dir, args.table_prefix, tokens, engine=args.engine, catalog=args.catalog,
