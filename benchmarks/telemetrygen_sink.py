@@ -1,0 +1,179 @@
+"""The sink under `telemetrygen` (OpenTelemetry Collector contrib), beside a baseline of the same load.
+
+Why telemetrygen: it is the OpenTelemetry project's own load generator, written by nobody here,
+sending what SDKs and Collectors send: OTLP/HTTP protobuf, 100 points per request (its default
+batch), from several workers as fast as the answers come (``--rate 0``).
+
+Same generator, same machine, same run, two receivers:
+
+- baseline: an OTLP/HTTP endpoint on the project's own server stack (uvicorn + Starlette) that
+  reads the body and answers an empty ``ExportMetricsServiceResponse``, storing nothing. It is
+  the ceiling HTTP sets on this machine: what the sink could reach if decoding, mapping and
+  Delta commits cost nothing.
+- the sink as ``serve`` starts it (deltalake engine, maintenance on), counting every row
+  committed and when, so the run prints points/s over its first and last tenth.
+
+Targets (issue 18): >= 50,000 points/s with 100-point requests and 8 workers; last tenth
+>= 0.8 x first tenth; rows stored == points telemetrygen sent. Prints the figures either way;
+exits 1 when a target is missed, 2 when telemetrygen is not installed
+(``bash .ci/install-telemetrygen.sh`` installs it).
+
+Run: ``.venv/bin/python benchmarks/telemetrygen_sink.py [--points N] [--workers W]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import pyarrow as pa
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway_conformance.otlp.sink import OTEL_PATH, TABLE_HEADER, start_sink
+from gateway_conformance.server import ServerHandle
+from gateway_conformance.tables.delta import DeltaRsWriter
+from gateway_conformance.tables.writer import TableName
+
+RATE_TARGET = 50_000
+FLAT_TARGET = 0.8
+BATCH = 100
+_ROOT = Path(__file__).resolve().parent.parent
+_TOKEN = "gc-bench-telemetrygen"
+
+
+def telemetrygen() -> str | None:
+    """The telemetrygen binary: ``$TELEMETRYGEN``, the one the install script puts in .tools/bin, or PATH."""
+    for candidate in (os.environ.get("TELEMETRYGEN"), str(_ROOT / ".tools" / "bin" / "telemetrygen")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return shutil.which("telemetrygen")
+
+
+class CountingWriter(DeltaRsWriter):
+    """The sink's writer, noting (time, rows committed so far) after each acknowledged append."""
+
+    def __init__(self, tables_dir: Path) -> None:
+        super().__init__(tables_dir)
+        self.marks: list[tuple[float, int]] = []
+        self._rows = 0
+        self._count_lock = threading.Lock()
+
+    def append(self, name: TableName, rows: pa.Table) -> None:
+        super().append(name, rows)
+        with self._count_lock:
+            self._rows += rows.num_rows
+            self.marks.append((time.perf_counter(), self._rows))
+
+
+class Run(NamedTuple):
+    points: int
+    seconds: float
+    cpu_seconds: float  # of this process (the receiver); telemetrygen runs in its own
+
+
+def _generate(binary: str, port: int, path: str, points: int, workers: int, headers: dict[str, str]) -> float:
+    """Run telemetrygen to completion against 127.0.0.1:port; returns its wall-clock seconds."""
+    command = [binary, "metrics", "--otlp-http", "--otlp-insecure", "--otlp-endpoint", f"127.0.0.1:{port}",
+               "--otlp-http-url-path", path, "--workers", str(workers), "--rate", "0",
+               "--batch-size", str(BATCH), "--metrics", str(points // workers), "--metric-type", "Sum"]
+    for key, value in headers.items():
+        command += ["--otlp-header", f'{key}="{value}"']
+    began = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"telemetrygen exited {done.returncode}: {done.stderr.strip()[-400:]}")
+    return time.perf_counter() - began
+
+
+def baseline(binary: str, points: int, workers: int) -> Run:
+    """telemetrygen against a receiver that reads each body and answers 200 without storing it."""
+    received = [0]
+    answer = ExportMetricsServiceResponse().SerializeToString()
+
+    async def export(request: Request) -> Response:
+        await request.body()
+        received[0] += 1
+        return Response(answer, media_type="application/x-protobuf")
+
+    app = Starlette(routes=[Route("/v1/metrics", export, methods=["POST"])])
+    with ServerHandle(app, name="otlp-baseline") as server:
+        cpu = time.process_time()
+        seconds = _generate(binary, server.port, "/v1/metrics", points, workers, {})
+        cpu = time.process_time() - cpu
+    return Run(points, seconds, cpu)
+
+
+def sink_run(binary: str, points: int, workers: int) -> tuple[Run, CountingWriter, int, int]:
+    """telemetrygen against the sink; returns the run, the writer's marks, rows stored, live files."""
+    from deltalake import DeltaTable
+
+    with tempfile.TemporaryDirectory(prefix="tgen-sink-") as tables_dir:
+        writer = CountingWriter(Path(tables_dir))
+        with start_sink(tables_dir, "bench", [_TOKEN], writer=writer) as sink:
+            table = sink.table_names["metrics"]
+            headers = {"Authorization": f"Bearer {_TOKEN}", TABLE_HEADER: str(table)}
+            cpu = time.process_time()
+            seconds = _generate(binary, sink.server.port, f"{OTEL_PATH}/metrics", points, workers, headers)
+            cpu = time.process_time() - cpu
+        delta = DeltaTable(str(writer.table_path(table)))
+        stored, live_files = delta.count(), len(delta.file_uris())
+    return Run(stored, seconds, cpu), writer, stored, live_files
+
+
+def tenth_rates(marks: list[tuple[float, int]]) -> tuple[float, float]:
+    """Points/s over the first and the last tenth of the committed rows."""
+    total, began = marks[-1][1], marks[0][0]
+    first = next(mark for mark in marks if mark[1] >= total / 10)
+    last_start = next(mark for mark in marks if mark[1] >= total * 9 / 10)
+    first_rate = first[1] / max(first[0] - began, 1e-9)
+    last_rate = (total - last_start[1]) / max(marks[-1][0] - last_start[0], 1e-9)
+    return first_rate, last_rate
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=int, default=1_000_000, help="points per run (default 1,000,000)")
+    parser.add_argument("--baseline-points", type=int, default=250_000, help="points of the baseline run")
+    parser.add_argument("--workers", type=int, default=8, help="telemetrygen workers (default 8)")
+    args = parser.parse_args(argv)
+    binary = telemetrygen()
+    if binary is None:
+        print("telemetrygen is not installed: run `bash .ci/install-telemetrygen.sh` (needs Go), "
+              "or set TELEMETRYGEN=/path/to/telemetrygen; nothing was measured")
+        return 2
+    base = baseline(binary, args.baseline_points, args.workers)
+    run, writer, stored, live_files = sink_run(binary, args.points, args.workers)
+    sent = args.points // args.workers * args.workers
+    rate = stored / run.seconds
+    first, last = tenth_rates(writer.marks)
+    base_rate = base.points / base.seconds
+    print(f"telemetrygen {args.workers} workers x {BATCH}-point requests, --rate 0; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"  baseline (HTTP only)  {base_rate:12,.0f} points/s  ({base.points:,} points; "
+          f"{base.cpu_seconds / base.points * 1e6:.1f} us receiver CPU per point)")
+    print(f"  sink                  {rate:12,.0f} points/s  = {rate / base_rate:.3f} x baseline "
+          f"(target >= {RATE_TARGET:,}: {'met' if rate >= RATE_TARGET else 'MISSED'})")
+    print(f"  sink first tenth      {first:12,.0f} points/s")
+    print(f"  sink last tenth       {last:12,.0f} points/s  = {last / first:.2f} x first "
+          f"(target >= {FLAT_TARGET}: {'met' if last >= FLAT_TARGET * first else 'MISSED'})")
+    print(f"  sink CPU              {run.cpu_seconds / max(stored, 1) * 1e6:12.1f} us per point; "
+          f"{live_files} live files at the end")
+    print(f"  rows stored {stored:,} of {sent:,} points sent "
+          f"({'equal' if stored == sent else 'NOT EQUAL'})")
+    ok = rate >= RATE_TARGET and last >= FLAT_TARGET * first and stored == sent
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
