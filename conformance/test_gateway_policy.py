@@ -344,9 +344,11 @@ def test_wrong_method_is_405_in_envelope(http: httpx.Client, gateway_urls: dict[
 def test_admin_routes_drive_the_mock(http: httpx.Client, gateway, gateway_urls: dict[str, str],
                                      gateway_token: Secret, gateway_ledger) -> None:
     admin = gateway.url + "/_admin"
-    auth = {"authorization": f"Bearer {gateway_token.reveal()}"}
+    auth = {"authorization": f"Bearer {gateway.admin_token.reveal()}"}
     assert http.get(admin + "/ledger").status_code == 401
     assert http.post(admin + "/faults", json={"status": 503}).status_code == 401
+    model = {"authorization": f"Bearer {gateway_token.reveal()}"}  # a model token is not an admin
+    assert http.get(admin + "/ledger", headers=model).status_code == 403
     assert http.post(admin + "/script", json={"bogus": 1}, headers=auth).status_code == 400
     scripted = http.post(admin + "/script", json={"text": "from the admin route"}, headers=auth)
     assert scripted.json()["queued"] == 1

@@ -179,7 +179,8 @@ def drive_gateway(tmp: Path) -> Path:
         cursor.chat.completions.create(model="databricks-gpt-5-2", messages=prompt)
         with pytest.raises(openai.RateLimitError):
             cursor.chat.completions.create(model="databricks-gpt-5-2", messages=prompt)
-        answer = httpx.get(f"{server.url}/_admin/ledger", headers={"Authorization": f"Bearer {alice}"})
+        admin = {"Authorization": f"Bearer {core.admin_token.reveal()}"}
+        answer = httpx.get(f"{server.url}/_admin/ledger", headers=admin)
         answer.raise_for_status()
     path = tmp / "ledger.json"
     path.write_text(answer.text, encoding="utf-8")

@@ -50,8 +50,12 @@ def test_one_json_line_then_serves_until_sigterm() -> None:
         response = httpx.post(line["urls"]["anthropic"] + "/v1/messages", json=MESSAGE,
                               headers={"authorization": f"Bearer {token}"})
         assert response.status_code == 200
-        ledger = httpx.get(line["admin_url"] + "/ledger", headers={"authorization": f"Bearer {token}"})
+        admin = {"authorization": f"Bearer {line['admin_token']}"}
+        ledger = httpx.get(line["admin_url"] + "/ledger", headers=admin)
         assert [r["identity"] for r in ledger.json()["records"]] == ["default"]
+        assert line["admin_token"] != token  # a model token does not reach the admin routes
+        assert httpx.get(line["admin_url"] + "/ledger",
+                         headers={"authorization": f"Bearer {token}"}).status_code == 403
         code, rest = _stop(process, signal.SIGTERM)
     assert code == 0
     assert rest == "", "exactly one line on stdout"

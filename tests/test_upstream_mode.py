@@ -35,7 +35,7 @@ def mock() -> Iterator[tuple[Gateway, str]]:
 def admin(mock: tuple[Gateway, str]) -> Iterator[UpstreamAdmin]:
     core, url = mock
     core.reset()
-    client = UpstreamAdmin(url, TOKEN)
+    client = UpstreamAdmin(url, core.admin_token)
     yield client
     client.close()
 

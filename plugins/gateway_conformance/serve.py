@@ -57,7 +57,14 @@ def startup_line(components: Sequence[Component]) -> dict[str, Any]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the startup line as JSON (else text)")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=port, default=0, help="gateway port (default: chosen by the OS)")
+    parser.add_argument("--gateway-port", "--port", dest="gateway_port", type=port, default=0, metavar="PORT",
+                        help="the gateway's port (default: chosen by the OS); fix it, and --sink-port, "
+                             "so exporters configured with the old endpoints find a restarted serve")
+    parser.add_argument("--sink-port", type=port, default=0, metavar="PORT",
+                        help="the OTLP sink's port (default: chosen by the OS)")
+    parser.add_argument("--admin-token-env", default=None, metavar="VAR",
+                        help="the admin token (the only token the /_admin routes take) from environment "
+                             "variable VAR; default: a random one, printed as admin_token")
     parser.add_argument("--token-env", action="append", default=[], metavar="[NAME=]VAR",
                         help="accept the token in environment variable VAR for identity NAME "
                              f"(default {DEFAULT_IDENTITY}); repeatable")
@@ -142,23 +149,39 @@ def resolve_tokens(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, 
     return {token: name for name, token in by_identity.items()}, printable
 
 
+def _admin_token(args: argparse.Namespace, tokens: dict[str, str]) -> str | None:
+    """``--admin-token-env``'s value (None: the gateway makes a random one)."""
+    if not args.admin_token_env:
+        return None
+    value = os.environ.get(args.admin_token_env)
+    if not value:
+        raise SystemExit(f"--admin-token-env: environment variable {args.admin_token_env} is not set; "
+                         f"export the admin token there or drop the flag to get a random one")
+    if value in tokens:
+        raise SystemExit(f"--admin-token-env: ${args.admin_token_env} holds a model token; give the "
+                         f"admin routes a token of their own")
+    return value
+
+
 def start_gateway(args: argparse.Namespace, tokens: dict[str, str], printable: dict[str, str | None],
                   ) -> Component:
     permissions = {name: [m for m in models.split(",") if m]
                    for name, models in _pairs(args.allow_model, "--allow-model")}
     config = GatewayConfig(tokens=tokens, models=[m for m in args.models.split(",") if m],
                            permissions=permissions, limits=Limits(qpm=args.qpm, tpm=args.tpm),
-                           clock=RealClock())
+                           clock=RealClock(), admin_token=_admin_token(args, tokens))
     gateway = create_gateway(config)
     try:
         breakages = parse_breakages(args.breakages)
     except ValueError as exc:
         raise SystemExit(f"--break: {exc}") from None
-    handle = ServerHandle(break_gateway(gateway, breakages), host=args.host, port=args.port,
+    handle = ServerHandle(break_gateway(gateway, breakages), host=args.host, port=args.gateway_port,
                           name="gateway").start()
     info = {"gateway_url": handle.url,
             "urls": {name: handle.url + prefix for name, prefix in gateway.prefixes().items()},
             "admin_url": handle.url + "/_admin",
+            # A supplied admin token is never printed, like supplied model tokens.
+            "admin_token": None if args.admin_token_env else gateway.admin_token.reveal(),
             "tokens": printable,
             "broken": sorted(breakages)}
     return Component("gateway", handle, info)
@@ -192,7 +215,8 @@ def start_otlp_sink(args: argparse.Namespace, tokens: Sequence[str], stack: Exit
     engine_opts: dict[str, object] = {"remote": args.spark_remote} if args.engine == "spark" else {}
     engine_opts["maintenance"] = MaintenancePolicy(compact_every=args.compact_every)
     sink = start_sink(tables_dir, args.table_prefix, tokens, engine=args.engine, catalog=args.catalog,
-                      schema=args.schema, limits=sink_limits(args), **engine_opts)
+                      schema=args.schema, limits=sink_limits(args), port=args.sink_port,
+                      **engine_opts)
     stack.callback(sink.writer.close)
     info = {"workspace_url": sink.workspace_url, "tables_dir": str(tables_dir),
             "tables": {signal: str(name) for signal, name in sink.table_names.items()}}
@@ -218,6 +242,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  {name:10} {url}", flush=True)
             for name, token in line["tokens"].items():
                 print(f"  token of {name}: {token or '(supplied)'}", flush=True)
+            print(f"  admin token (/_admin routes only): {line['admin_token'] or '(supplied)'}", flush=True)
             if "workspace_url" in line:
                 print(f"OTLP sink on {line['workspace_url']} (tables in {line['tables_dir']})", flush=True)
             if line["broken"]:

@@ -39,6 +39,7 @@ from gateway_conformance.traffic.scaffold import (
 )
 
 TOKEN_ENV = "GATEWAY_CONFORMANCE_TOKEN"
+ADMIN_TOKEN_ENV = "GATEWAY_CONFORMANCE_ADMIN_TOKEN"
 # What a recorded command reads to find the proxy: the surface base URL and the gateway root.
 BASE_URL_ENV = "GATEWAY_CONFORMANCE_BASE_URL"
 GATEWAY_URL_ENV = "GATEWAY_CONFORMANCE_GATEWAY_URL"
@@ -72,15 +73,18 @@ def _prefixes() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _upstream(spec: str, token_env: str) -> Iterator[tuple[str, str | None]]:
-    """(gateway root URL, token): ``mock`` starts the embedded mock with a fresh token."""
+def _upstream(spec: str, token_env: str, admin_token_env: str,
+              ) -> Iterator[tuple[str, str | None, str | None]]:
+    """(gateway root URL, model token, admin token): ``mock`` starts the embedded mock with
+    fresh tokens; a URL takes both from the environment (never from argv)."""
     if spec != "mock":
-        yield spec.rstrip("/"), os.environ.get(token_env)
+        yield spec.rstrip("/"), os.environ.get(token_env), os.environ.get(admin_token_env)
         return
     from gateway_conformance.gateway.app import GatewayConfig, create_gateway, new_token
     token = new_token()
-    with ServerHandle(create_gateway(GatewayConfig(tokens={token: "recorder"})), name="gateway") as srv:
-        yield srv.url, token
+    core = create_gateway(GatewayConfig(tokens={token: "recorder"}))
+    with ServerHandle(core, name="gateway") as srv:
+        yield srv.url, token, core.admin_token.reveal()
 
 
 # ---- record ------------------------------------------------------------------------------------
@@ -98,6 +102,9 @@ def _record_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token-env", default=TOKEN_ENV, metavar="NAME",
                         help=f"variable holding the upstream's token (default {TOKEN_ENV}); with "
                              "--upstream mock it is set for the command")
+    parser.add_argument("--admin-token-env", default=ADMIN_TOKEN_ENV, metavar="NAME",
+                        help=f"variable holding a `serve` upstream's admin token, for --fault and --script "
+                             f"(default {ADMIN_TOKEN_ENV}; serve --json prints it as admin_token)")
     parser.add_argument("--fault", type=int, action="append", default=[], metavar="STATUS",
                         help="make the upstream mock fail the next generation once with STATUS "
                              "(e.g. 429) via its admin route; repeatable; marked injected_fault")
@@ -136,11 +143,11 @@ def _run_record(args: argparse.Namespace) -> int:
         raise CommandError(f"{exc}; fix the file (CONTRIBUTING.md explains its fields)") from None
     script = _read_script(args.script) if args.script else None
     out = args.out or agent.path / "cassettes" / f"{args.name}.json"
-    with _upstream(args.upstream, args.token_env) as (root, token):
+    with _upstream(args.upstream, args.token_env, args.admin_token_env) as (root, token, admin_token):
         for status in args.fault:
-            _admin(root, token, "faults", {"status": status})
+            _admin(root, admin_token, args.admin_token_env, "faults", {"status": status})
         if script is not None:
-            _admin(root, token, "script", script)
+            _admin(root, admin_token, args.admin_token_env, "script", script)
         with recording(root, injected_statuses=args.fault,
                        on_interaction=lambda i: print(
                            f"recorded {i.request.method} {i.request.path} -> {i.response.status}",
@@ -235,10 +242,17 @@ def _launch(args: argparse.Namespace, proxy_url: str, env: dict[str, str]) -> tu
     return (run.returncode if run.returncode is not None else 124), inst.version
 
 
-def _admin(root: str, token: str | None, route: str, body: object) -> None:
+def _admin(root: str, admin_token: str | None, admin_token_env: str, route: str, body: object) -> None:
     """Steer the upstream mock (embedded or `serve`) through its admin routes."""
-    headers = {"authorization": f"Bearer {token}"} if token else {}
+    if not admin_token:
+        raise CommandError(f"--fault and --script steer the upstream through its admin routes: put the "
+                           f"admin token `serve --json` printed (admin_token) in ${admin_token_env}")
+    headers = {"authorization": f"Bearer {admin_token}"}
     resp = httpx.post(f"{root}/_admin/{route}", json=body, headers=headers, timeout=10)
+    if resp.status_code in (401, 403):
+        raise CommandError(f"the upstream refused POST /_admin/{route} with {resp.status_code}: "
+                           f"${admin_token_env} must hold the admin token `serve --json` printed "
+                           f"(admin_token)")
     if resp.status_code != 200:
         raise CommandError(f"the upstream refused POST /_admin/{route} with {resp.status_code}: --fault and "
                            "--script need the mock gateway as upstream (--upstream mock or a `serve` URL)")

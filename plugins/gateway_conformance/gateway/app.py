@@ -9,8 +9,10 @@ Endpoints are raw ASGI callables behind a starlette ``Router`` (no middleware st
 stream is one ``send`` per event, nothing buffers it, and connection faults can close the
 socket themselves.
 
-Admin routes (any valid bearer token; JSON) let a test drive an out-of-process ``serve``
-the way the fixtures drive the embedded mock:
+Admin routes (JSON; only ``Authorization: Bearer <admin token>``, a model token gets 403:
+docs/mock-gateway.md says why) let a test drive an out-of-process ``serve`` the way the
+fixtures drive the embedded mock. Every value they take is checked (gateway/admin_input.py)
+and a bad one is a 400 naming the field, so nothing queued can break a later request:
 
 - ``GET /_admin/ledger[?marker=M]`` -> ``{"records": [LedgerRecord.to_dict(), ...]}`` (only
   the requests carrying correlation marker M, when given: gateway/markers.py)
@@ -25,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hmac
 import importlib
 import json
 import logging
@@ -40,6 +43,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import Receive, Scope, Send
 
+from gateway_conformance.gateway import admin_input
 from gateway_conformance.gateway.faults import Fault, FaultQueue
 from gateway_conformance.gateway.ledger import DEFAULT_WINDOW, RECORDED_QUERY, Ledger, LedgerRecord
 from gateway_conformance.gateway.markers import find_marker
@@ -54,6 +58,7 @@ from gateway_conformance.gateway.responders import (
 from gateway_conformance.gateway.turns import Endpoint, GatewayError, Surface
 from gateway_conformance.gateway.usage.capture import Exchange
 from gateway_conformance.gateway.usage.tags import request_tags
+from gateway_conformance.secret import Secret
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +88,11 @@ def new_token() -> str:
     return f"gwc-{secrets.token_urlsafe(24)}"
 
 
+def new_admin_token() -> str:
+    """A random admin token: the prefix tells it from a model token in a config file."""
+    return f"gwc-admin-{secrets.token_urlsafe(24)}"
+
+
 @dataclass
 class GatewayConfig:
     """What an admin would configure: tokens (token -> identity), models, permissions, limits."""
@@ -97,6 +107,8 @@ class GatewayConfig:
     max_body_bytes: int = MAX_BODY_BYTES
     #: Requests the in-memory ledger keeps (the usage tables keep every one).
     ledger_window: int = DEFAULT_WINDOW
+    #: The only token the ``/_admin`` routes accept (None: a random one, ``Gateway.admin_token``).
+    admin_token: str | None = None
 
     def token_for(self, identity: str) -> str:
         return next(token for token, name in self.tokens.items() if name == identity)
@@ -129,6 +141,9 @@ class Gateway:
         self.policy = Policy(config.tokens, config.models, permissions=config.permissions,
                              limits=config.limits, clock=config.clock)
         self.ledger = Ledger(config.ledger_window)
+        self.admin_token = Secret(config.admin_token or new_admin_token())  # a Secret: scrubbed
+        if self.admin_token.reveal() in config.tokens:
+            raise ValueError("the admin token must not also be a model token")
         # The usage and inference tables (gateway/usage/recorder.py), when the host gives them.
         self.usage: UsageSink | None = None
         self.faults = FaultQueue()
@@ -469,29 +484,68 @@ async def _root_not_found(scope: Scope, receive: Receive, send: Send) -> None:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+MAX_ADMIN_BODY = 1024 * 1024
+
+
+def _admin_error(status: int, message: str, kind: str = "invalid_request") -> JSONResponse:
+    return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status)
+
+
+def _admin_refusal(gw: Gateway, authorization: str | None) -> JSONResponse | None:
+    """None for the admin token; else 401 (none or unknown) or 403 (a model token)."""
+    token = bearer_token(authorization)
+    if token is None:
+        return _admin_error(401, "Missing authentication: send the admin token as 'Authorization: Bearer' "
+                                 "(serve --json prints it as admin_token).", "authentication")
+    if hmac.compare_digest(token.encode(), gw.admin_token.reveal().encode()):
+        return None
+    try:
+        gw.policy.authenticate(token)
+    except GatewayError:
+        return _admin_error(401, "Invalid admin token.", "authentication")
+    return _admin_error(403, "The admin routes take the admin token, not a model token "
+                             "(serve --json prints it as admin_token).", "permission")
+
+
+async def _admin_body(request: Request) -> object:
+    """The JSON body, bounded; anything unreadable is an :class:`admin_input.AdminInputError`."""
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_ADMIN_BODY:
+            raise admin_input.AdminInputError(f"the body exceeds {MAX_ADMIN_BODY} bytes")
+    try:
+        return json.loads(raw)
+    except UnicodeDecodeError:
+        raise admin_input.AdminInputError("the body is not UTF-8 JSON") from None
+    except RecursionError:
+        raise admin_input.AdminInputError("the body nests too deeply") from None
+    except ValueError as exc:
+        raise admin_input.AdminInputError(f"the body is not JSON: {exc}") from None
+
+
 def _admin_routes(gw: Gateway) -> list[BaseRoute]:
     def guarded(handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
-            token = bearer_token(request.headers.get("authorization"))
+            refusal = _admin_refusal(gw, request.headers.get("authorization"))
+            if refusal is not None:
+                return refusal
             try:
-                gw.policy.authenticate(token)
                 return await handler(request)
+            except admin_input.AdminInputError as exc:
+                return _admin_error(400, str(exc))
             except GatewayError as err:
-                return JSONResponse({"error": {"type": err.kind, "message": err.message}},
-                                    status_code=err.status)
-            except (ValueError, TypeError, KeyError, AttributeError) as exc:
-                return JSONResponse({"error": {"type": "invalid_request", "message": str(exc)}},
-                                    status_code=400)
+                return _admin_error(err.status, err.message, err.kind)
+            except Exception:  # a bug: still a JSON answer, and the traceback in the log
+                log.exception("admin route %s failed", request.url.path)
+                return _admin_error(500, "Internal error in the admin route.", "api_error")
         return endpoint
 
-    async def items(request: Request) -> list[dict[str, Any]]:
-        try:
-            body = await request.json()
-        except ValueError as exc:
-            raise ValueError(f"body is not JSON: {exc}") from None
+    async def items(request: Request) -> list[object]:
+        body = await _admin_body(request)
         body = body if isinstance(body, list) else [body]
         if not all(isinstance(item, dict) for item in body):
-            raise ValueError("expected a JSON object or a list of objects")
+            raise admin_input.AdminInputError("expected a JSON object or a list of objects")
         return body
 
     async def ledger(request: Request) -> Response:
@@ -500,20 +554,24 @@ def _admin_routes(gw: Gateway) -> list[BaseRoute]:
         return JSONResponse({"records": [r.to_dict() for r in records]})
 
     async def script(request: Request) -> Response:
-        turns = [ScriptedTurn.from_dict(item) for item in await items(request)]
+        turns = [ScriptedTurn.from_dict(item, gw.surfaces) for item in await items(request)]
         for turn in turns:
             gw.script.push(turn)
         return JSONResponse({"queued": len(turns), "pending": gw.script.pending()})
 
     async def faults(request: Request) -> Response:
-        queued = [Fault.from_dict(item) for item in await items(request)]
+        queued = [Fault.from_dict(item, gw.surfaces) for item in await items(request)]
         for fault in queued:
             gw.faults.add(fault)
         return JSONResponse({"queued": len(queued), "pending": len(gw.faults.pending())})
 
     async def limits(request: Request) -> Response:
-        (body,) = await items(request)
-        gw.policy.set_limits(qpm=body.get("qpm"), tpm=body.get("tpm"))
+        body = await _admin_body(request)
+        if isinstance(body, list):
+            raise admin_input.AdminInputError("limits take one JSON object, not a list")
+        body = admin_input.only_fields(body, {"qpm", "tpm"}, "limits")
+        gw.policy.set_limits(qpm=admin_input.count("qpm", body.get("qpm")),
+                             tpm=admin_input.count("tpm", body.get("tpm")))
         return JSONResponse({"qpm": gw.policy.limits.qpm, "tpm": gw.policy.limits.tpm})
 
     async def reset(request: Request) -> Response:

@@ -9,11 +9,15 @@ pays one empty-list check and nothing per event.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, get_args
 
-from gateway_conformance.gateway.turns import ErrorKind, GatewayError
+from gateway_conformance.gateway import admin_input as check
+from gateway_conformance.gateway.turns import EndpointKind, ErrorKind, GatewayError
+
+ENDPOINT_KINDS: tuple[str, ...] = get_args(EndpointKind)
+MAX_DELAY = 60.0  # seconds: longer would outlast every client timeout the checks use
 
 _KIND_BY_STATUS: dict[int, ErrorKind] = {
     400: "invalid_request",
@@ -73,24 +77,30 @@ class Fault:
     marker: str | None = None
 
     def __post_init__(self) -> None:
-        if self.status is not None and not 400 <= self.status <= 599:
-            raise ValueError(f"fault status must be an HTTP error status, not {self.status}")
+        """Every field checked here, so neither the admin route nor a test can queue a fault
+        that would break the request it fires on (gateway/admin_input.py)."""
+        if self.status is not None:
+            check.status("status", self.status)
+        check.text("message", self.message)
+        check.seconds("retry_after", self.retry_after, optional=True, high=check.MAX_RETRY_AFTER)
         for name in ("delay_first_byte", "delay_between_events"):
-            if not 0 <= getattr(self, name) <= 60:
-                raise ValueError(f"{name} must be between 0 and 60 seconds")
+            check.seconds(name, getattr(self, name), optional=False, high=MAX_DELAY)
         for name in ("cut_after_events", "malformed_after_events"):
-            value = getattr(self, name)
-            if value is not None and value < 0:
-                raise ValueError(f"{name} must not be negative")
+            check.count(name, getattr(self, name))
+        check.flag("drop_connection", self.drop_connection)
+        for name in ("surface", "path", "marker"):
+            check.text(name, getattr(self, name))
+        check.text("kind", self.kind, choices=ENDPOINT_KINDS)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Fault:
-        """Build from JSON (the admin route); unknown keys are an error, not ignored."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown fault fields: {sorted(unknown)}")
-        return cls(**data)
+    def from_dict(cls, data: object, surfaces: Collection[str] | None = None) -> Fault:
+        """Build from JSON (the admin route); unknown keys are an error, not ignored, and so
+        is a ``surface`` outside ``surfaces`` (the fault would never fire)."""
+        fields_ = check.only_fields(data, {f.name for f in fields(cls)}, "fault")
+        fault = cls(**fields_)
+        if surfaces is not None and fault.surface is not None:
+            check.text("surface", fault.surface, choices=surfaces)
+        return fault
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

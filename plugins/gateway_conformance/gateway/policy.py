@@ -18,6 +18,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from gateway_conformance.gateway import admin_input as check
 from gateway_conformance.gateway.turns import GatewayError
 
 WINDOW_SECONDS = 60.0
@@ -133,6 +134,9 @@ class Policy:
             self._windows: dict[str, _Window] = {}
 
     def set_limits(self, *, qpm: int | None = None, tpm: int | None = None) -> None:
+        """``None``: unlimited. Checked here so no value reaches ``admit`` that would break it."""
+        check.count("qpm", qpm)
+        check.count("tpm", tpm)
         with self._lock:
             self.limits = Limits(qpm=qpm, tpm=tpm)
             self._windows = {}

@@ -14,12 +14,13 @@ import math
 import re
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 
+from gateway_conformance.gateway import admin_input as check
 from gateway_conformance.gateway.faults import kind_for_status
-from gateway_conformance.gateway.turns import ChatRequest, GatewayError, Reply, ToolCall
+from gateway_conformance.gateway.turns import ChatRequest, GatewayError, Reply, StopReason, ToolCall
 
 CHARS_PER_TOKEN = 4
 
@@ -120,31 +121,54 @@ class ScriptedTurn:
                 and (self.marker is None or self.marker == request.marker))
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ScriptedTurn:
+    def from_dict(cls, data: object, surfaces: Collection[str] | None = None) -> ScriptedTurn:
         """The admin route's JSON: ``{"text", "tool_calls": [{"name", "arguments", "id"?}],
         "stop_reason", "input_tokens", "output_tokens", "error": {"status", "message", "retry_after"},
-        "surface", "marker"}``."""
-        unknown = set(data) - {"text", "tool_calls", "stop_reason", "input_tokens", "output_tokens",
-                               "error", "surface", "marker"}
-        if unknown:
-            raise ValueError(f"unknown script fields: {sorted(unknown)}")
-        surface, marker = data.get("surface"), data.get("marker")
+        "surface", "marker"}``. Every value is checked (gateway/admin_input.py): a turn that
+        would break the request it answers is refused here, with the field named."""
+        data = check.only_fields(data, _TURN_FIELDS, "script")
+        surface = check.text("surface", data.get("surface"), choices=surfaces)
+        marker = check.text("marker", data.get("marker"))
         if data.get("error") is not None:
-            err = data["error"]
-            status = int(err.get("status", 500))
-            retry_after = err.get("retry_after")
-            return cls(error=GatewayError(status, kind_for_status(status),
-                                          str(err.get("message", "Scripted error")),
-                                          retry_after=None if retry_after is None else float(retry_after)),
+            if set(data) & _REPLY_FIELDS:
+                raise check.AdminInputError("a scripted turn is a reply or an error, not both: drop "
+                                            f"{', '.join(sorted(set(data) & _REPLY_FIELDS))} or error")
+            err = check.only_fields(data["error"], {"status", "message", "retry_after"}, "error")
+            status = check.status("error.status", err.get("status", 500))
+            message = check.text("error.message", err.get("message")) or "Scripted error"
+            retry_after = check.seconds("error.retry_after", err.get("retry_after"), optional=True,
+                                        high=check.MAX_RETRY_AFTER)
+            return cls(error=GatewayError(status, kind_for_status(status), message, retry_after=retry_after),
                        surface=surface, marker=marker)
-        calls = tuple(ToolCall(id=str(c.get("id") or new_call_id()), name=str(c["name"]),
-                               arguments=dict(c.get("arguments") or {}))
-                      for c in data.get("tool_calls") or ())
-        stop = data.get("stop_reason") or ("tool_use" if calls else "end_turn")
-        return cls(reply=Reply(text=str(data.get("text") or ""), tool_calls=calls, stop_reason=stop,
-                               input_tokens=int(data.get("input_tokens") or 0),
-                               output_tokens=int(data.get("output_tokens") or 0)),
+        raw_calls = data.get("tool_calls") or []
+        if not isinstance(raw_calls, list):
+            raise check.AdminInputError(f"tool_calls must be a list of objects, "
+                                        f"got {type(raw_calls).__name__}")
+        calls = tuple(_tool_call(n, c) for n, c in enumerate(raw_calls))
+        stop = check.text("stop_reason", data.get("stop_reason"), choices=STOP_REASONS)
+        return cls(reply=Reply(text=check.text("text", data.get("text")) or "", tool_calls=calls,
+                               stop_reason=stop or ("tool_use" if calls else "end_turn"),  # type: ignore[arg-type]
+                               input_tokens=check.count("input_tokens", data.get("input_tokens")) or 0,
+                               output_tokens=check.count("output_tokens", data.get("output_tokens")) or 0),
                    surface=surface, marker=marker)
+
+
+_REPLY_FIELDS = frozenset({"text", "tool_calls", "stop_reason", "input_tokens", "output_tokens"})
+_TURN_FIELDS = _REPLY_FIELDS | {"error", "surface", "marker"}
+STOP_REASONS: tuple[str, ...] = get_args(StopReason)
+
+
+def _tool_call(n: int, data: object) -> ToolCall:
+    call = check.only_fields(data, {"name", "arguments", "id"}, f"tool_calls[{n}]")
+    name = check.text(f"tool_calls[{n}].name", call.get("name"), optional=False)
+    if not name:
+        raise check.AdminInputError(f"tool_calls[{n}].name must not be empty")
+    arguments = call.get("arguments") or {}
+    if not isinstance(arguments, dict):
+        raise check.AdminInputError(f"tool_calls[{n}].arguments must be a JSON object, "
+                                    f"got {type(arguments).__name__}")
+    return ToolCall(id=check.text(f"tool_calls[{n}].id", call.get("id")) or new_call_id(), name=name,
+                    arguments=arguments)
 
 
 class ScriptedResponder:
@@ -170,7 +194,7 @@ class ScriptedResponder:
         return call
 
     def error(self, status: int, message: str | None = None, *, surface: str | None = None) -> None:
-        kind = kind_for_status(status)
+        kind = kind_for_status(check.status("status", status))
         self.push(ScriptedTurn(error=GatewayError(status, kind, message or f"Scripted {kind} error"),
                                surface=surface))
 

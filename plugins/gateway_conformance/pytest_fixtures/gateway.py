@@ -73,6 +73,11 @@ class RunningGateway:
     def restricted_token(self) -> Secret:
         return Secret(self.core.config.token_for(RESTRICTED_IDENTITY))
 
+    @property
+    def admin_token(self) -> Secret:
+        """The only token the mock's ``/_admin`` routes take (contract C2)."""
+        return self.core.admin_token
+
 
 def _external_url(config: pytest.Config) -> str | None:
     return config.getoption("gateway_url", default=None)

@@ -40,8 +40,8 @@ def skip_without_upstream(config: pytest.Config, items: list[pytest.Item]) -> No
 
 
 def _admin_token(gateway: Any) -> Secret:
-    """The embedded mock's admin token (contract C2), or its model token before C2."""
-    return Secret(getattr(gateway, "admin_token", None) or gateway.token)
+    """The embedded mock's admin token (contract C2)."""
+    return Secret(gateway.admin_token)
 
 
 @pytest.fixture(scope="session")
