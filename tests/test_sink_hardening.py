@@ -234,3 +234,12 @@ def test_broken_framing_is_answered_with_a_status_too(sink: SinkHandle, framing:
     assert answer.status == 400, f"a request framed {framing!r} got {answer.describe()}; required 400"
     status = status_message(answer.headers.get("content-type", ""), answer.body)
     assert status.code == code_pb2.INVALID_ARGUMENT
+
+
+def test_a_json_number_of_5000_digits_is_a_status_400(sink: SinkHandle) -> None:
+    """Found by the bad-input campaign: Python refuses to parse integers over 4,300 digits
+    with a ValueError that is not a JSONDecodeError, which the sink answered with a 500."""
+    body = b'{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":' + b"9" * 5000 + b"}]}]}]}"
+    response = httpx.post(sink.endpoint("logs"), content=body,
+                          headers=otlp_headers(sink, "logs", content_type=JSON))
+    expect_status(response, 400, code_pb2.INVALID_ARGUMENT, JSON)

@@ -146,7 +146,7 @@ def decode_json(signal: Signal, body: bytes | str) -> Message:
     name = request_type.DESCRIPTOR.name
     try:
         document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, an integer over 4,300 digits
         raise DecodeError(f"malformed OTLP/JSON {name}: {error}") from None
     except RecursionError:
         raise DecodeError(f"malformed OTLP/JSON {name}: nested too deeply") from None

@@ -16,21 +16,20 @@ import h11
 from google.rpc import code_pb2, status_pb2
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-_BODY = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT,
-                          message="the request is not valid HTTP/1.1 (its request line, headers or body "
-                                  "framing); nothing was read").SerializeToString()
+#: The message of that answer: how a client (or the bad-input campaign) tells it from the app's.
+UNPARSABLE_MESSAGE = ("the request is not valid HTTP/1.1 (its request line, headers or body framing); "
+                      "nothing was stored")
+_BODY = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=UNPARSABLE_MESSAGE).SerializeToString()
+_RESPONSE = (b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-protobuf\r\n"
+             b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(_BODY), _BODY))
 
 
 class OtlpH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with its only app-less error answered as an OTLP ``Status``."""
 
     def send_400_response(self, msg: str) -> None:
-        headers = [(b"content-type", b"application/x-protobuf"),
-                   (b"content-length", str(len(_BODY)).encode()), (b"connection", b"close")]
-        try:
-            for event in (h11.Response(status_code=400, headers=headers), h11.Data(data=_BODY),
-                          h11.EndOfMessage()):
-                self.transport.write(self.conn.send(event))
-        except h11.LocalProtocolError:  # a response had already begun: only closing is left
-            pass
+        # Written as bytes, not through h11: after some errors (an unknown HTTP version) h11
+        # refuses to send anything, and uvicorn's own answer is then lost with an exception.
+        if self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):  # no answer of the app has begun
+            self.transport.write(_RESPONSE)
         self.transport.close()
