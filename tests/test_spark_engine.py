@@ -301,3 +301,20 @@ def test_spark_connect_creates_appends_and_enforces_by_name(connect_session, loc
     assert info["Type"] == "MANAGED"  # the server owns the storage
     assert not (tmp_path / "main").exists()
     assert len(writer.read(name)) == 2
+
+
+@pytest.mark.parametrize("leftover", ["empty", "temp-file"])
+def test_a_table_half_created_by_a_killed_serve_is_created_again(writer: SparkDeltaWriter,
+                                                                  leftover: str) -> None:
+    """Issue 14 item 5: SIGKILL while Spark first creates a table leaves ``_delta_log/`` without
+    a commit, and every later start failed with TABLE_OR_VIEW_ALREADY_EXISTS. A log without a
+    commit or checkpoint holds no table, so the writer creates it anew (as delta-rs does)."""
+    name = TableName("main", "otel", "half_otel_logs")
+    log = writer.table_path(name) / "_delta_log"
+    log.mkdir(parents=True)
+    if leftover == "temp-file":
+        (log / ".00000000000000000000.json.tmp").write_text("{}")  # a commit that never landed
+    writer.create_table(name, "otel_logs")
+    assert writer.table_info(name) == TableInfo("otel_logs", {"otel.schemaVersion": "v1"})
+    writer.append(name, log_rows(["after recovery"]))
+    assert [row["body"] for row in writer.read(name).to_pylist()] == ["after recovery"]

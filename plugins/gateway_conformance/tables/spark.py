@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -137,6 +138,26 @@ def arrow_of(struct: StructType) -> pa.Schema:
     return to_arrow_schema(struct, timezone="UTC")
 
 
+def _holds_a_table(log: Path) -> bool:
+    """Whether a ``_delta_log`` folder holds a table: a commit or a checkpoint (once old log
+    entries are cleaned up, a checkpoint may be all that is left of the early versions)."""
+    return log.is_dir() and any(path.name.endswith(".json") or ".checkpoint" in path.name
+                                for path in log.iterdir())
+
+
+def _clear_half_created(log: Path) -> None:
+    """Remove a ``_delta_log`` left without any commit (issue 14 item 5).
+
+    A ``serve --engine spark`` killed while Spark ran the first ``CREATE TABLE`` leaves the
+    folder, and Spark takes any ``_delta_log`` folder for a table: every later start failed
+    with TABLE_OR_VIEW_ALREADY_EXISTS. Without a commit there is no table and no row, so the
+    folder (empty, or holding a commit's unfinished temporary file) is removed and the table
+    created anew, as delta-rs does on its own.
+    """
+    if log.is_dir() and not _holds_a_table(log):
+        shutil.rmtree(log)
+
+
 class SparkDeltaWriter:
     """:class:`~gateway_conformance.tables.writer.DeltaWriter` on Spark + delta-spark.
 
@@ -194,8 +215,7 @@ class SparkDeltaWriter:
     def _exists(self, name: TableName) -> bool:
         if self.remote:
             return bool(self.spark.catalog.tableExists(self.identifier(name)))
-        log = self.table_path(name) / "_delta_log"
-        return log.is_dir() and any(log.glob("*.json"))
+        return _holds_a_table(self.table_path(name) / "_delta_log")
 
     # -- DeltaWriter ---------------------------------------------------------------------
 
@@ -208,6 +228,7 @@ class SparkDeltaWriter:
                     self.spark.sql(ddl_with_name(kind, _quote(self.identifier(name))))
                 else:
                     self.table_path(name).parent.mkdir(parents=True, exist_ok=True)
+                    _clear_half_created(self.table_path(name) / "_delta_log")
                     self.spark.sql(ddl_with_name(kind, self._path_sql(name)))
             self._register(name)
 
