@@ -14,11 +14,17 @@ import httpx2
 import pytest
 
 from gateway_conformance.secret import Secret, reveal
+from gateway_conformance.target import Target
 
-MODEL = "databricks-claude-opus-4-6"
 PROMPT = [{"role": "user", "content": "Say something about gateways, please."}]
 
 ClientFactory = Callable[..., anthropic.Anthropic]
+
+
+@pytest.fixture
+def model(target: Target) -> str:
+    """Claude Code's model on this target (``--model claude-code=...`` or the profile's)."""
+    return target.model("claude-code")
 
 
 @pytest.fixture
@@ -34,32 +40,32 @@ def client(client_for: ClientFactory) -> anthropic.Anthropic:
     return client_for()
 
 
-def test_plain_text(client: anthropic.Anthropic) -> None:
-    message = client.messages.create(model=MODEL, max_tokens=256, messages=PROMPT)
+def test_plain_text(model: str, client: anthropic.Anthropic) -> None:
+    message = client.messages.create(model=model, max_tokens=256, messages=PROMPT)
     assert message.type == "message" and message.role == "assistant"
-    assert message.model == MODEL
+    assert message.model == model
     assert message.content and message.content[0].type == "text" and message.content[0].text
     assert message.stop_reason == "end_turn"
     assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
 
 
-def test_beta_query_is_accepted(client: anthropic.Anthropic) -> None:
+def test_beta_query_is_accepted(model: str, client: anthropic.Anthropic) -> None:
     """Claude Code posts to ``/v1/messages?beta=true``; the SDK's beta client does the same."""
-    message = client.beta.messages.create(model=MODEL, max_tokens=64, messages=PROMPT,
+    message = client.beta.messages.create(model=model, max_tokens=64, messages=PROMPT,
                                           betas=["interleaved-thinking-2025-05-14"])
     assert message.content[0].type == "text"
 
 
 @pytest.mark.mock_only
-def test_scripted_text_and_exact_usage(client: anthropic.Anthropic, gateway_script) -> None:
+def test_scripted_text_and_exact_usage(model: str, client: anthropic.Anthropic, gateway_script) -> None:
     gateway_script.text("Exactly this.", input_tokens=11, output_tokens=3)
-    message = client.messages.create(model=MODEL, max_tokens=64, messages=PROMPT)
+    message = client.messages.create(model=model, max_tokens=64, messages=PROMPT)
     assert [block.text for block in message.content] == ["Exactly this."]
     assert (message.usage.input_tokens, message.usage.output_tokens) == (11, 3)
 
 
-def test_streamed_text_event_grammar(client: anthropic.Anthropic) -> None:
-    with client.messages.create(model=MODEL, max_tokens=256, messages=PROMPT, stream=True) as stream:
+def test_streamed_text_event_grammar(model: str, client: anthropic.Anthropic) -> None:
+    with client.messages.create(model=model, max_tokens=256, messages=PROMPT, stream=True) as stream:
         events = list(stream)
     types = [e.type for e in events if e.type != "ping"]
     assert types[0] == "message_start" and types[-1] == "message_stop"
@@ -74,8 +80,8 @@ def test_streamed_text_event_grammar(client: anthropic.Anthropic) -> None:
         assert delta.usage.input_tokens == start.input_tokens
 
 
-def test_streamed_text_assembled_by_sdk(client: anthropic.Anthropic) -> None:
-    with client.messages.stream(model=MODEL, max_tokens=256, messages=PROMPT) as stream:
+def test_streamed_text_assembled_by_sdk(model: str, client: anthropic.Anthropic) -> None:
+    with client.messages.stream(model=model, max_tokens=256, messages=PROMPT) as stream:
         pieces = list(stream.text_stream)
         final = stream.get_final_message()
     assert len(pieces) > 1, "a streamed answer should arrive in several deltas"
@@ -85,12 +91,12 @@ def test_streamed_text_assembled_by_sdk(client: anthropic.Anthropic) -> None:
 
 
 @pytest.mark.mock_only
-def test_streamed_tool_call_assembled_by_sdk(client: anthropic.Anthropic, gateway_script) -> None:
+def test_streamed_tool_call_assembled_by_sdk(model: str, client: anthropic.Anthropic, gateway_script) -> None:
     arguments = {"city": "Prague", "days": [1, 2, 3], "units": {"temperature": "celsius"}}
     call = gateway_script.tool_call("get_weather", arguments, text="Let me check.")
     tools = [{"name": "get_weather", "description": "weather",
               "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]
-    with client.messages.stream(model=MODEL, max_tokens=256, messages=PROMPT, tools=tools) as stream:
+    with client.messages.stream(model=model, max_tokens=256, messages=PROMPT, tools=tools) as stream:
         final = stream.get_final_message()
     assert final.stop_reason == "tool_use"
     text, tool = final.content
@@ -100,49 +106,49 @@ def test_streamed_tool_call_assembled_by_sdk(client: anthropic.Anthropic, gatewa
 
 
 @pytest.mark.mock_only
-def test_tool_result_round_trip(client: anthropic.Anthropic, gateway_script) -> None:
+def test_tool_result_round_trip(model: str, client: anthropic.Anthropic, gateway_script) -> None:
     call = gateway_script.tool_call("get_weather", {"city": "Brno"})
-    first = client.messages.create(model=MODEL, max_tokens=64, messages=PROMPT)
+    first = client.messages.create(model=model, max_tokens=64, messages=PROMPT)
     tool = first.content[-1]
     follow_up = [*PROMPT, {"role": "assistant", "content": [tool.model_dump(exclude_none=True)]},
                  {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id,
                                                "content": "sunny, 21 C"}]}]
-    second = client.messages.create(model=MODEL, max_tokens=64, messages=follow_up)
+    second = client.messages.create(model=model, max_tokens=64, messages=follow_up)
     assert "sunny, 21 C" in second.content[0].text
 
 
-def test_count_tokens(client: anthropic.Anthropic) -> None:
-    counted = client.messages.count_tokens(model=MODEL, messages=PROMPT)
+def test_count_tokens(model: str, client: anthropic.Anthropic) -> None:
+    counted = client.messages.count_tokens(model=model, messages=PROMPT)
     assert counted.input_tokens > 0
 
 
 @pytest.mark.mock_only
-def test_count_tokens_matches_usage(client: anthropic.Anthropic, gateway) -> None:
-    counted = client.messages.count_tokens(model=MODEL, messages=PROMPT)
-    message = client.messages.create(model=MODEL, max_tokens=64, messages=PROMPT)
+def test_count_tokens_matches_usage(model: str, client: anthropic.Anthropic, gateway) -> None:
+    counted = client.messages.count_tokens(model=model, messages=PROMPT)
+    message = client.messages.create(model=model, max_tokens=64, messages=PROMPT)
     assert counted.input_tokens == message.usage.input_tokens
 
 
-def test_models_list(client: anthropic.Anthropic) -> None:
+def test_models_list(model: str, client: anthropic.Anthropic) -> None:
     page = client.models.list()
     ids = [m.id for m in page.data]
-    assert MODEL in ids
+    assert model in ids
     assert page.first_id == ids[0] and page.last_id == ids[-1]
     assert all(m.type == "model" for m in page.data)
 
 
-def test_invalid_token_is_authentication_error(client_for: ClientFactory) -> None:
+def test_invalid_token_is_authentication_error(model: str, client_for: ClientFactory) -> None:
     with pytest.raises(anthropic.AuthenticationError) as info:
-        client_for(token="not-a-valid-token").messages.create(model=MODEL, max_tokens=16, messages=PROMPT)
+        client_for(token="not-a-valid-token").messages.create(model=model, max_tokens=16, messages=PROMPT)
     assert info.value.status_code == 401
     assert info.value.body["error"]["type"] == "authentication_error"
 
 
 @pytest.mark.mock_only
-def test_forbidden_model_is_permission_error(client_for: ClientFactory,
+def test_forbidden_model_is_permission_error(model: str, client_for: ClientFactory,
                                              gateway_restricted_token: Secret) -> None:
     with pytest.raises(anthropic.PermissionDeniedError) as info:
-        client_for(token=gateway_restricted_token).messages.create(model=MODEL, max_tokens=16,
+        client_for(token=gateway_restricted_token).messages.create(model=model, max_tokens=16,
                                                                    messages=PROMPT)
     assert info.value.body["error"]["type"] == "permission_error"
 
@@ -153,22 +159,22 @@ def test_unknown_model_is_not_found_error(client: anthropic.Anthropic) -> None:
     assert info.value.body["error"]["type"] == "not_found_error"
 
 
-def test_invalid_body_is_bad_request(client: anthropic.Anthropic) -> None:
+def test_invalid_body_is_bad_request(model: str, client: anthropic.Anthropic) -> None:
     with pytest.raises(anthropic.BadRequestError) as info:
-        client.messages.create(model=MODEL, max_tokens=16, messages=[])
+        client.messages.create(model=model, max_tokens=16, messages=[])
     assert info.value.body["error"]["type"] == "invalid_request_error"
 
 
 @pytest.mark.mock_only
-def test_rate_limit_retry_after_honoured(client_for: ClientFactory, gateway_policy, gateway_clock,
+def test_rate_limit_retry_after_honoured(model: str, client_for: ClientFactory, gateway_policy, gateway_clock,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """QPM=1: the second call gets 429 + Retry-After; the SDK waits that long (on the mock's
     clock, so the test never sleeps) and its single retry succeeds."""
     gateway_policy.set_limits(qpm=1)
     no_retry = client_for()
-    no_retry.messages.create(model=MODEL, max_tokens=16, messages=PROMPT)
+    no_retry.messages.create(model=model, max_tokens=16, messages=PROMPT)
     with pytest.raises(anthropic.RateLimitError) as info:
-        no_retry.messages.create(model=MODEL, max_tokens=16, messages=PROMPT)
+        no_retry.messages.create(model=model, max_tokens=16, messages=PROMPT)
     retry_after = int(info.value.response.headers["retry-after"])
     assert 1 <= retry_after <= 60
     assert info.value.body["error"]["type"] == "rate_limit_error"
@@ -184,55 +190,56 @@ def test_rate_limit_retry_after_honoured(client_for: ClientFactory, gateway_poli
         return 0.0
 
     monkeypatch.setattr(retrying, "_calculate_retry_timeout", wait_on_gateway_clock)
-    message = retrying.messages.create(model=MODEL, max_tokens=16, messages=PROMPT)
+    message = retrying.messages.create(model=model, max_tokens=16, messages=PROMPT)
     assert message.content[0].text
     assert waits == [retry_after]
 
 
 @pytest.mark.mock_only
-def test_overloaded_fault_retried_once(client_for: ClientFactory, gateway_faults, gateway_ledger,
+def test_overloaded_fault_retried_once(model: str, client_for: ClientFactory, gateway_faults, gateway_ledger,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     gateway_faults.inject(status=529, retry_after=1)
     with pytest.raises(anthropic.OverloadedError):
-        client_for().messages.create(model=MODEL, max_tokens=16, messages=PROMPT)
+        client_for().messages.create(model=model, max_tokens=16, messages=PROMPT)
     gateway_faults.inject(status=529, retry_after=1)
     retrying = client_for(max_retries=1)
     monkeypatch.setattr(retrying, "_calculate_retry_timeout", lambda *a, **k: 0.0)
-    assert retrying.messages.create(model=MODEL, max_tokens=16, messages=PROMPT).content
+    assert retrying.messages.create(model=model, max_tokens=16, messages=PROMPT).content
     assert [r.status for r in gateway_ledger.records()] == [529, 529, 200]
 
 
 @pytest.mark.mock_only
-def test_cut_stream_is_a_client_error(client: anthropic.Anthropic, gateway_faults) -> None:
+def test_cut_stream_is_a_client_error(model: str, client: anthropic.Anthropic, gateway_faults) -> None:
     gateway_faults.inject(cut_after_events=4)
     with pytest.raises((httpx2.HTTPError, anthropic.APIConnectionError)), \
-            client.messages.stream(model=MODEL, max_tokens=256, messages=PROMPT) as stream:
+            client.messages.stream(model=model, max_tokens=256, messages=PROMPT) as stream:
         stream.get_final_message()
 
 
 @pytest.mark.mock_only
-def test_malformed_chunk_is_a_client_error(client: anthropic.Anthropic, gateway_faults) -> None:
+def test_malformed_chunk_is_a_client_error(model: str, client: anthropic.Anthropic, gateway_faults) -> None:
     gateway_faults.inject(malformed_after_events=2)
     with pytest.raises(ValueError), \
-            client.messages.stream(model=MODEL, max_tokens=256, messages=PROMPT) as stream:
+            client.messages.stream(model=model, max_tokens=256, messages=PROMPT) as stream:
         stream.get_final_message()
 
 
 @pytest.mark.mock_only
-def test_dropped_connection_is_connection_error(client: anthropic.Anthropic, gateway_faults) -> None:
+def test_dropped_connection_is_connection_error(model: str, client: anthropic.Anthropic,
+                                                gateway_faults) -> None:
     gateway_faults.inject(drop_connection=True)
     with pytest.raises(anthropic.APIConnectionError):
-        client.messages.create(model=MODEL, max_tokens=16, messages=PROMPT)
+        client.messages.create(model=model, max_tokens=16, messages=PROMPT)
 
 
 @pytest.mark.mock_only
-def test_stream_really_streams(client: anthropic.Anthropic, gateway_script, gateway_faults,
+def test_stream_really_streams(model: str, client: anthropic.Anthropic, gateway_script, gateway_faults,
                                gateway_ledger) -> None:
     """With 50 ms between events, the first event reaches the SDK before the server has even
     produced the last one (server and client share this process's perf_counter)."""
     gateway_script.text("one two three four five six seven eight")
     gateway_faults.inject(delay_between_events=0.05)
-    with client.messages.create(model=MODEL, max_tokens=256, messages=PROMPT, stream=True) as stream:
+    with client.messages.create(model=model, max_tokens=256, messages=PROMPT, stream=True) as stream:
         iterator = iter(stream)
         first = next(iterator)
         first_received = time.perf_counter()
@@ -244,7 +251,8 @@ def test_stream_really_streams(client: anthropic.Anthropic, gateway_script, gate
 
 
 @pytest.mark.mock_only
-def test_ledger_records_claude_code_headers(client_for: ClientFactory, gateway_urls, gateway_token,
+def test_ledger_records_claude_code_headers(model: str, client_for: ClientFactory, gateway_urls,
+                                            gateway_token,
                                             gateway_ledger) -> None:
     headers = {"x-databricks-use-coding-agent-mode": "true", "X-Claude-Code-Session-Id": "session-42",
                "anthropic-beta": "fine-grained-tool-streaming-2025-05-14",
@@ -252,7 +260,7 @@ def test_ledger_records_claude_code_headers(client_for: ClientFactory, gateway_u
                "User-Agent": "claude-cli/2.1.197 (external, cli)"}
     sdk = anthropic.Anthropic(base_url=gateway_urls["anthropic"], auth_token=gateway_token.reveal(),
                               max_retries=0, default_headers=headers)
-    message = sdk.messages.create(model=MODEL, max_tokens=64, messages=PROMPT)
+    message = sdk.messages.create(model=model, max_tokens=64, messages=PROMPT)
     (record,) = gateway_ledger.records()
     assert record.identity == "conformance" and record.surface == "anthropic"
     assert record.agent == "claude-code"
@@ -263,5 +271,5 @@ def test_ledger_records_claude_code_headers(client_for: ClientFactory, gateway_u
     assert record.request_tags == {"team": "platform", "ticket": "GW-1"}
     assert (record.input_tokens, record.output_tokens) == (message.usage.input_tokens,
                                                            message.usage.output_tokens)
-    assert record.status == 200 and record.model == MODEL
+    assert record.status == 200 and record.model == model
     assert gateway_token.reveal() not in str(record.to_dict())

@@ -22,12 +22,15 @@ import httpx
 import pytest
 
 from gateway_conformance.gateway.faults import Fault
+from gateway_conformance.report.results import SURFACE_AGENTS
 from gateway_conformance.resources import data_dir
 from gateway_conformance.secret import Secret
+from gateway_conformance.target import DEFAULT_BASE_PATHS, Target
 from gateway_conformance.traffic import shapes
 from gateway_conformance.traffic.cassette import Cassette, Interaction, iter_cassettes
 from gateway_conformance.traffic.redact import find_secrets
 from gateway_conformance.traffic.replay import mount, outgoing_headers, replay_as_client
+from gateway_conformance.traffic.retarget import retarget
 from gateway_conformance.traffic.scaffold import agent_folders
 
 
@@ -51,13 +54,7 @@ def cassette(cassette_file: tuple[str, str, Path]) -> Cassette:
     return Cassette.load(cassette_file[2])
 
 
-def _root(gateway_urls: dict[str, str], surface: str) -> str:
-    """The gateway root: recorded paths carry the surface prefix."""
-    from gateway_conformance.gateway.app import default_surfaces
-    prefix = {s.name: s.prefix for s in default_surfaces()}[surface]
-    return gateway_urls[surface].removesuffix(prefix)
-
-
+@pytest.mark.self_check
 def test_agent_folder_has_cassettes(agent_folder: Path) -> None:
     """An agent folder with nothing recorded would add no check at all: it must say so."""
     assert list(iter_cassettes(agent_folder)), (
@@ -100,10 +97,18 @@ def refault(request: pytest.FixtureRequest) -> Iterator[object]:
 
 
 def test_replay_as_client(cassette: Cassette, gateway_urls: dict[str, str], gateway_token: Secret,
-                          refault: object) -> None:
-    """The target accepts every recorded request and answers in the surface's shape."""
-    result = replay_as_client(cassette, _root(gateway_urls, cassette.meta.surface), token=gateway_token,
-                              before_each=refault)  # type: ignore[arg-type]
+                          target: Target, refault: object) -> None:
+    """The target accepts every recorded request and answers in the surface's shape. The
+    requests ask for the target's model for the cassette's agent, at the target's paths."""
+    surface = cassette.meta.surface
+    profile = target.surface(surface)
+    agent = cassette.meta.agent.replace("_", "-")
+    model = target.model(agent) if agent in target.models else target.model(SURFACE_AGENTS[surface])
+    base_path = profile.base_path if target.external else DEFAULT_BASE_PATHS[surface]
+    aimed = retarget(cassette, model=model, recorded_prefix=DEFAULT_BASE_PATHS[surface],
+                     base_path=base_path, auth=profile.auth, headers=profile.headers)
+    root = gateway_urls[surface].removesuffix(base_path)
+    result = replay_as_client(aimed, root, token=gateway_token, before_each=refault)  # type: ignore[arg-type]
     assert not result.errors, result.report()
 
 

@@ -26,8 +26,8 @@ from gateway_conformance.gateway.ledger import Ledger
 from gateway_conformance.gateway.policy import Policy
 from gateway_conformance.gateway.responders import ScriptedResponder
 from gateway_conformance.secret import Secret, reveal
+from gateway_conformance.target import Target
 
-MODEL = "databricks-gemini-2-5-flash"
 UNKNOWN_MODEL = "databricks-no-such-model"
 BAD_TOKEN = "gwc-conformance-not-a-token"
 WEATHER = gt.FunctionDeclaration(
@@ -49,6 +49,12 @@ def gemini_client(url: str, token: Secret | str, *, api_key: str | None = None,
 
 
 @pytest.fixture
+def model(target: Target) -> str:
+    """Gemini CLI's model on this target (``--model gemini-cli=...`` or the profile's)."""
+    return target.model("gemini-cli")
+
+
+@pytest.fixture
 def client(gateway_urls: dict[str, str], gateway_token: Secret) -> Iterator[genai.Client]:
     with gemini_client(gateway_urls["gemini"], gateway_token) as c:
         yield c
@@ -59,8 +65,8 @@ def get_weather(city: str) -> dict[str, Any]:
     return {"city": city, "forecast": "sunny, 21 C"}
 
 
-def test_generate_content_text(client: genai.Client) -> None:
-    response = client.models.generate_content(model=MODEL, contents="Say hello")
+def test_generate_content_text(model: str, client: genai.Client) -> None:
+    response = client.models.generate_content(model=model, contents="Say hello")
     assert response.text
     (candidate,) = response.candidates
     assert candidate.finish_reason == gt.FinishReason.STOP
@@ -69,17 +75,17 @@ def test_generate_content_text(client: genai.Client) -> None:
     assert usage.total_token_count == usage.prompt_token_count + usage.candidates_token_count
 
 
-def test_bearer_is_the_credential(gateway_urls: dict[str, str], gateway_token: Secret) -> None:
+def test_bearer_is_the_credential(model: str, gateway_urls: dict[str, str], gateway_token: Secret) -> None:
     """The gateway authenticates the bearer: a junk ``x-goog-api-key`` beside it changes nothing."""
     with gemini_client(gateway_urls["gemini"], gateway_token, api_key="not-the-credential") as c:
-        assert c.models.generate_content(model=MODEL, contents="hello").text
+        assert c.models.generate_content(model=model, contents="hello").text
 
 
 @pytest.mark.mock_only
-def test_stream_text(client: genai.Client, gateway_script: ScriptedResponder) -> None:
+def test_stream_text(model: str, client: genai.Client, gateway_script: ScriptedResponder) -> None:
     text = "Gemini CLI reads this chunk by chunk."
     gateway_script.text(text, input_tokens=17, output_tokens=9)
-    chunks = list(client.models.generate_content_stream(model=MODEL, contents="stream please"))
+    chunks = list(client.models.generate_content_stream(model=model, contents="stream please"))
     assert len(chunks) > 1
     assert "".join(chunk.text or "" for chunk in chunks) == text
     finishes = [chunk.candidates[0].finish_reason for chunk in chunks]
@@ -89,23 +95,24 @@ def test_stream_text(client: genai.Client, gateway_script: ScriptedResponder) ->
 
 
 @pytest.mark.mock_only
-def test_streamed_function_call(client: genai.Client, gateway_script: ScriptedResponder) -> None:
+def test_streamed_function_call(model: str, client: genai.Client, gateway_script: ScriptedResponder) -> None:
     call = gateway_script.tool_call("get_weather", {"city": "Prague"})
     config = gt.GenerateContentConfig(tools=[gt.Tool(function_declarations=[WEATHER])])
-    chunks = list(client.models.generate_content_stream(model=MODEL, contents="Weather?", config=config))
+    chunks = list(client.models.generate_content_stream(model=model, contents="Weather?", config=config))
     calls = [fc for chunk in chunks for fc in chunk.function_calls or []]
     assert [(fc.id, fc.name, fc.args) for fc in calls] == [(call.id, "get_weather", {"city": "Prague"})]
     assert chunks[-1].candidates[0].finish_reason == gt.FinishReason.STOP
 
 
 @pytest.mark.mock_only
-def test_chat_stream_runs_the_tool_automatically(client: genai.Client, gateway_script: ScriptedResponder,
+def test_chat_stream_runs_the_tool_automatically(model: str, client: genai.Client,
+                                                 gateway_script: ScriptedResponder,
                                                 gateway_ledger: Ledger) -> None:
     """The SDK's automatic function calling: it runs ``get_weather`` on the streamed call and sends
     the ``functionResponse`` back; the second turn's answer (the default responder reads tool
     results) must contain what the tool returned."""
     gateway_script.tool_call("get_weather", {"city": "Prague"})
-    chat = client.chats.create(model=MODEL, config=gt.GenerateContentConfig(tools=[get_weather]))
+    chat = client.chats.create(model=model, config=gt.GenerateContentConfig(tools=[get_weather]))
     text = "".join(chunk.text or "" for chunk in chat.send_message_stream("Weather in Prague?"))
     assert "sunny, 21 C" in text
     generates = [r for r in gateway_ledger.to_json() if r["endpoint"] == "generate"]
@@ -117,60 +124,60 @@ def test_chat_stream_runs_the_tool_automatically(client: genai.Client, gateway_s
     assert history[2].parts[0].function_response.response == {"result": get_weather("Prague")}
 
 
-def test_count_tokens_matches_generate(client: genai.Client) -> None:
+def test_count_tokens_matches_generate(model: str, client: genai.Client) -> None:
     contents = "How many tokens is this sentence, exactly?"
-    counted = client.models.count_tokens(model=MODEL, contents=contents)
-    generated = client.models.generate_content(model=MODEL, contents=contents)
+    counted = client.models.count_tokens(model=model, contents=contents)
+    generated = client.models.generate_content(model=model, contents=contents)
     assert counted.total_tokens > 0
     assert counted.total_tokens == generated.usage_metadata.prompt_token_count
 
 
-def test_models_listing(client: genai.Client) -> None:
+def test_models_listing(model: str, client: genai.Client) -> None:
     models = list(client.models.list())
     names = [m.name for m in models]
-    assert f"models/{MODEL}" in names
-    listed = next(m for m in models if m.name == f"models/{MODEL}")
+    assert f"models/{model}" in names
+    listed = next(m for m in models if m.name == f"models/{model}")
     assert "generateContent" in (listed.supported_actions or [])
 
 
 # --- typed errors ------------------------------------------------------------------------------
 
 
-def raises_client_error(client: genai.Client, code: int, status: str,
-                        model: str = MODEL) -> errors.ClientError:
+def raises_client_error(client: genai.Client, code: int, status: str, *, model: str) -> errors.ClientError:
     with pytest.raises(errors.ClientError) as caught:
         client.models.generate_content(model=model, contents="ping")
     assert (caught.value.code, caught.value.status) == (code, status)
     return caught.value
 
 
-def test_401_invalid_token(gateway_urls: dict[str, str]) -> None:
+def test_401_invalid_token(model: str, gateway_urls: dict[str, str]) -> None:
     with gemini_client(gateway_urls["gemini"], BAD_TOKEN) as c:
-        raises_client_error(c, 401, "UNAUTHENTICATED")
+        raises_client_error(c, 401, "UNAUTHENTICATED", model=model)
 
 
 @pytest.mark.mock_only
-def test_403_model_not_permitted(gateway_urls: dict[str, str], gateway_restricted_token: Secret) -> None:
+def test_403_model_not_permitted(model: str, gateway_urls: dict[str, str],
+                                 gateway_restricted_token: Secret) -> None:
     with gemini_client(gateway_urls["gemini"], gateway_restricted_token) as c:
-        raises_client_error(c, 403, "PERMISSION_DENIED")
+        raises_client_error(c, 403, "PERMISSION_DENIED", model=model)
 
 
-def test_404_unknown_model(client: genai.Client) -> None:
+def test_404_unknown_model(model: str, client: genai.Client) -> None:
     raises_client_error(client, 404, "NOT_FOUND", model=UNKNOWN_MODEL)
 
 
-def test_400_bad_request(client: genai.Client) -> None:
+def test_400_bad_request(model: str, client: genai.Client) -> None:
     with pytest.raises(errors.ClientError) as caught:
-        client.models.generate_content(model=MODEL, contents="x",
+        client.models.generate_content(model=model, contents="x",
                                        config=gt.GenerateContentConfig(max_output_tokens=-1))
     assert (caught.value.code, caught.value.status) == (400, "INVALID_ARGUMENT")
 
 
 @pytest.mark.mock_only
-def test_429_quota_carries_retry_info(client: genai.Client, gateway_policy: Policy) -> None:
+def test_429_quota_carries_retry_info(model: str, client: genai.Client, gateway_policy: Policy) -> None:
     gateway_policy.set_limits(qpm=1)
-    client.models.generate_content(model=MODEL, contents="first")
-    error = raises_client_error(client, 429, "RESOURCE_EXHAUSTED")
+    client.models.generate_content(model=model, contents="first")
+    error = raises_client_error(client, 429, "RESOURCE_EXHAUSTED", model=model)
     (retry_info,) = [d for d in error.details["error"]["details"]
                      if d["@type"] == "type.googleapis.com/google.rpc.RetryInfo"]
     delay = float(retry_info["retryDelay"].removesuffix("s"))
@@ -179,32 +186,32 @@ def test_429_quota_carries_retry_info(client: genai.Client, gateway_policy: Poli
 
 
 @pytest.mark.mock_only
-def test_429_then_the_sdk_retry_succeeds(gateway_urls: dict[str, str], gateway_token: Secret,
+def test_429_then_the_sdk_retry_succeeds(model: str, gateway_urls: dict[str, str], gateway_token: Secret,
                                          gateway_faults: FaultQueue, gateway_ledger: Ledger) -> None:
     """The SDK's retry (429 is retryable for it) gets through once the limit clears."""
     gateway_faults.inject(status=429, retry_after=1, surface="gemini")
     retry = gt.HttpRetryOptions(attempts=2, initial_delay=0.05, max_delay=0.1, jitter=0,
                                 http_status_codes=[429])
     with gemini_client(gateway_urls["gemini"], gateway_token, retry=retry) as c:
-        assert c.models.generate_content(model=MODEL, contents="ping").text
+        assert c.models.generate_content(model=model, contents="ping").text
     assert [r["status"] for r in gateway_ledger.to_json() if r["endpoint"] == "generate"] == [429, 200]
 
 
 @pytest.mark.mock_only
 @pytest.mark.parametrize(("status", "name"), [(500, "INTERNAL"), (503, "UNAVAILABLE")])
-def test_upstream_failure_is_server_error(client: genai.Client, gateway_faults: FaultQueue,
+def test_upstream_failure_is_server_error(model: str, client: genai.Client, gateway_faults: FaultQueue,
                                           status: int, name: str) -> None:
     gateway_faults.inject(status=status, surface="gemini")
     with pytest.raises(errors.ServerError) as caught:
-        client.models.generate_content(model=MODEL, contents="ping")
+        client.models.generate_content(model=model, contents="ping")
     assert (caught.value.code, caught.value.status) == (status, name)
 
 
 @pytest.mark.mock_only
-def test_cut_stream_is_a_client_error(client: genai.Client, gateway_faults: FaultQueue) -> None:
+def test_cut_stream_is_a_client_error(model: str, client: genai.Client, gateway_faults: FaultQueue) -> None:
     gateway_faults.inject(cut_after_events=2, surface="gemini")
     received = []
     with pytest.raises(TRANSPORT_ERRORS):
-        for chunk in client.models.generate_content_stream(model=MODEL, contents="a long enough prompt"):
+        for chunk in client.models.generate_content_stream(model=model, contents="a long enough prompt"):
             received.append(chunk)
     assert len(received) == 2

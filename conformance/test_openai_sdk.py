@@ -21,8 +21,8 @@ from gateway_conformance.gateway.ledger import Ledger
 from gateway_conformance.gateway.policy import Policy
 from gateway_conformance.gateway.responders import ScriptedResponder
 from gateway_conformance.secret import Secret, reveal
+from gateway_conformance.target import Target
 
-MODEL = "databricks-gpt-5-2"
 UNKNOWN_MODEL = "databricks-no-such-model"
 BAD_TOKEN = "gwc-conformance-not-a-token"
 WEATHER_TOOL = {"type": "function", "name": "get_weather", "description": "Weather for a city",
@@ -31,10 +31,19 @@ WEATHER_TOOL = {"type": "function", "name": "get_weather", "description": "Weath
 CHAT_WEATHER_TOOL = {"type": "function",
                      "function": {k: v for k, v in WEATHER_TOOL.items() if k != "type"}}
 SURFACE_OF = {"responses": "openai", "chat": "cursor"}
+AGENT_OF = {"responses": "codex", "chat": "cursor"}  # who speaks each API
 
 
 def client(url: str, token: Secret | str, max_retries: int = 0) -> openai.OpenAI:
     return openai.OpenAI(base_url=url, api_key=reveal(token), max_retries=max_retries, timeout=20)
+
+
+@pytest.fixture
+def model(request: pytest.FixtureRequest, target: Target) -> str:
+    """The model of the agent whose API the test speaks: Codex (Responses) or Cursor (Chat)."""
+    names = request.fixturenames
+    api = request.getfixturevalue("api") if "api" in names else "chat" if "chat" in names else "responses"
+    return target.model(AGENT_OF[api])
 
 
 @pytest.fixture
@@ -49,19 +58,19 @@ def chat(gateway_urls: dict[str, str], gateway_token: Secret) -> Iterator[openai
         yield c
 
 
-def generate(api: str, c: openai.OpenAI, model: str = MODEL, **options: Any) -> Any:
+def generate(api: str, c: openai.OpenAI, *, model: str, **options: Any) -> Any:
     """One small non-streamed turn on either API: what the error tests provoke."""
     if api == "responses":
         return c.responses.create(model=model, input="ping", **options)
     return c.chat.completions.create(model=model, messages=[{"role": "user", "content": "ping"}], **options)
 
 
-def stream_to_end(api: str, c: openai.OpenAI) -> Any:
+def stream_to_end(api: str, c: openai.OpenAI, *, model: str) -> Any:
     """A streamed turn read to the end through the SDK's own stream helper."""
     if api == "responses":
-        with c.responses.stream(model=MODEL, input="tell me a short story about a gateway") as s:
+        with c.responses.stream(model=model, input="tell me a short story about a gateway") as s:
             return s.get_final_response()
-    with c.chat.completions.stream(model=MODEL, messages=[{"role": "user", "content": "a story please"}],
+    with c.chat.completions.stream(model=model, messages=[{"role": "user", "content": "a story please"}],
                                    stream_options={"include_usage": True}) as s:
         return s.get_final_completion()
 
@@ -69,10 +78,10 @@ def stream_to_end(api: str, c: openai.OpenAI) -> Any:
 # --- Responses (Codex) -------------------------------------------------------------------------
 
 
-def test_responses_text(responses: openai.OpenAI) -> None:
-    response = responses.responses.create(model=MODEL, input="Say hello", instructions="Be brief.")
+def test_responses_text(model: str, responses: openai.OpenAI) -> None:
+    response = responses.responses.create(model=model, input="Say hello", instructions="Be brief.")
     assert response.status == "completed"
-    assert response.model == MODEL
+    assert response.model == model
     assert response.output_text
     usage = response.usage
     assert usage is not None and usage.input_tokens > 0 and usage.output_tokens > 0
@@ -80,10 +89,11 @@ def test_responses_text(responses: openai.OpenAI) -> None:
 
 
 @pytest.mark.mock_only
-def test_responses_stream_text(responses: openai.OpenAI, gateway_script: ScriptedResponder) -> None:
+def test_responses_stream_text(model: str, responses: openai.OpenAI,
+                               gateway_script: ScriptedResponder) -> None:
     text = "Streaming reaches Codex one word at a time."
     gateway_script.text(text, input_tokens=21, output_tokens=9)
-    with responses.responses.stream(model=MODEL, input="stream please") as stream:
+    with responses.responses.stream(model=model, input="stream please") as stream:
         kinds, deltas = [], []
         for event in stream:
             kinds.append(event.type)
@@ -101,10 +111,10 @@ def test_responses_stream_text(responses: openai.OpenAI, gateway_script: Scripte
 
 
 @pytest.mark.mock_only
-def test_responses_streamed_function_call_round_trip(responses: openai.OpenAI,
+def test_responses_streamed_function_call_round_trip(model: str, responses: openai.OpenAI,
                                                      gateway_script: ScriptedResponder) -> None:
     call = gateway_script.tool_call("get_weather", {"city": "Prague", "days": [1, 2]})
-    with responses.responses.stream(model=MODEL, input="Weather in Prague?", tools=[WEATHER_TOOL]) as s:
+    with responses.responses.stream(model=model, input="Weather in Prague?", tools=[WEATHER_TOOL]) as s:
         argument_deltas = [e.delta for e in s if e.type == "response.function_call_arguments.delta"]
         final = s.get_final_response()
     (item,) = final.output
@@ -114,7 +124,7 @@ def test_responses_streamed_function_call_round_trip(responses: openai.OpenAI,
     assert "".join(argument_deltas) == item.arguments
 
     # Codex keeps no server state: it resends the call and its output in `input`.
-    follow_up = responses.responses.create(model=MODEL, tools=[WEATHER_TOOL], input=[
+    follow_up = responses.responses.create(model=model, tools=[WEATHER_TOOL], input=[
         {"role": "user", "content": "Weather in Prague?"},
         {"type": "function_call", "call_id": item.call_id, "name": item.name, "arguments": item.arguments},
         {"type": "function_call_output", "call_id": item.call_id, "output": "sunny, 21 C"},
@@ -125,8 +135,8 @@ def test_responses_streamed_function_call_round_trip(responses: openai.OpenAI,
 # --- Chat Completions (Cursor) -----------------------------------------------------------------
 
 
-def test_chat_text(chat: openai.OpenAI) -> None:
-    completion = chat.chat.completions.create(model=MODEL, messages=[
+def test_chat_text(model: str, chat: openai.OpenAI) -> None:
+    completion = chat.chat.completions.create(model=model, messages=[
         {"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello"}])
     choice = completion.choices[0]
     assert choice.finish_reason == "stop"
@@ -137,10 +147,11 @@ def test_chat_text(chat: openai.OpenAI) -> None:
 
 
 @pytest.mark.mock_only
-def test_chat_stream_text_with_usage(chat: openai.OpenAI, gateway_script: ScriptedResponder) -> None:
+def test_chat_stream_text_with_usage(model: str, chat: openai.OpenAI,
+                                     gateway_script: ScriptedResponder) -> None:
     text = "Cursor gets its answer in pieces."
     gateway_script.text(text, input_tokens=13, output_tokens=8)
-    with chat.chat.completions.stream(model=MODEL, messages=[{"role": "user", "content": "go"}],
+    with chat.chat.completions.stream(model=model, messages=[{"role": "user", "content": "go"}],
                                       stream_options={"include_usage": True}) as stream:
         deltas = [e.delta for e in stream if e.type == "content.delta"]
         final = stream.get_final_completion()
@@ -152,10 +163,11 @@ def test_chat_stream_text_with_usage(chat: openai.OpenAI, gateway_script: Script
 
 
 @pytest.mark.mock_only
-def test_chat_streamed_tool_call_round_trip(chat: openai.OpenAI, gateway_script: ScriptedResponder) -> None:
+def test_chat_streamed_tool_call_round_trip(model: str, chat: openai.OpenAI,
+                                            gateway_script: ScriptedResponder) -> None:
     call = gateway_script.tool_call("get_weather", {"city": "Brno"}, text="Let me check.")
     messages: list[Any] = [{"role": "user", "content": "Weather in Brno?"}]
-    with chat.chat.completions.stream(model=MODEL, messages=messages, tools=[CHAT_WEATHER_TOOL]) as stream:
+    with chat.chat.completions.stream(model=model, messages=messages, tools=[CHAT_WEATHER_TOOL]) as stream:
         done = [e for e in stream if e.type == "tool_calls.function.arguments.done"]
         final = stream.get_final_completion()
     message = final.choices[0].message
@@ -168,7 +180,7 @@ def test_chat_streamed_tool_call_round_trip(chat: openai.OpenAI, gateway_script:
 
     messages += [message.model_dump(exclude_none=True),
                  {"role": "tool", "tool_call_id": tool_call.id, "content": "rain, 9 C"}]
-    follow_up = chat.chat.completions.create(model=MODEL, messages=messages, tools=[CHAT_WEATHER_TOOL])
+    follow_up = chat.chat.completions.create(model=model, messages=messages, tools=[CHAT_WEATHER_TOOL])
     assert "rain, 9 C" in (follow_up.choices[0].message.content or "")
 
 
@@ -185,27 +197,28 @@ def api_url(api: str, gateway_urls: dict[str, str]) -> str:
     return gateway_urls[SURFACE_OF[api]]
 
 
-def test_models_listing(api_url: str, gateway_token: Secret) -> None:
+def test_models_listing(model: str, api_url: str, gateway_token: Secret) -> None:
     with client(api_url, gateway_token) as c:
         ids = [model.id for model in c.models.list()]
-    assert MODEL in ids
+    assert model in ids
     assert len(ids) == len(set(ids))
 
 
 @pytest.mark.parametrize("token", [BAD_TOKEN, ""], ids=["invalid", "missing"])
-def test_401_is_authentication_error(api: str, api_url: str, token: str) -> None:
+def test_401_is_authentication_error(model: str, api: str, api_url: str, token: str) -> None:
     # "missing": the SDK is told to send no Authorization header at all
     headers = {} if token else {"Authorization": openai.omit}
     with client(api_url, token or "unused") as c, pytest.raises(openai.AuthenticationError) as caught:
-        generate(api, c, extra_headers=headers)
+        generate(api, c, extra_headers=headers, model=model)
     assert caught.value.status_code == 401
     assert ("authorization" in caught.value.request.headers) == bool(token)
 
 
 @pytest.mark.mock_only
-def test_403_is_permission_denied(api: str, api_url: str, gateway_restricted_token: Secret) -> None:
+def test_403_is_permission_denied(model: str, api: str, api_url: str,
+                                  gateway_restricted_token: Secret) -> None:
     with client(api_url, gateway_restricted_token) as c, pytest.raises(openai.PermissionDeniedError):
-        generate(api, c)
+        generate(api, c, model=model)
 
 
 def test_404_unknown_model_is_not_found(api: str, api_url: str, gateway_token: Secret) -> None:
@@ -214,29 +227,31 @@ def test_404_unknown_model_is_not_found(api: str, api_url: str, gateway_token: S
     assert caught.value.status_code == 404
 
 
-def test_400_bad_request_names_the_parameter(api_url: str, gateway_token: Secret, api: str) -> None:
+def test_400_bad_request_names_the_parameter(model: str, api_url: str, gateway_token: Secret,
+                                             api: str) -> None:
     with client(api_url, gateway_token) as c, pytest.raises(openai.BadRequestError) as caught:
         if api == "responses":
-            c.responses.create(model=MODEL, input="x", max_output_tokens=-5)
+            c.responses.create(model=model, input="x", max_output_tokens=-5)
         else:
-            c.chat.completions.create(model=MODEL, messages=[], max_tokens=5)
+            c.chat.completions.create(model=model, messages=[], max_tokens=5)
     assert isinstance(caught.value.body, dict)
     assert caught.value.body.get("param") in ("max_output_tokens", "messages")
 
 
 @pytest.mark.mock_only
-def test_429_quota_is_rate_limit_error_with_retry_after(api: str, api_url: str, gateway_token: Secret,
+def test_429_quota_is_rate_limit_error_with_retry_after(model: str, api: str, api_url: str,
+                                                        gateway_token: Secret,
                                                         gateway_policy: Policy) -> None:
     gateway_policy.set_limits(qpm=1)
     with client(api_url, gateway_token) as c:
-        generate(api, c)
+        generate(api, c, model=model)
         with pytest.raises(openai.RateLimitError) as caught:
-            generate(api, c)
+            generate(api, c, model=model)
     assert int(caught.value.response.headers["retry-after"]) >= 1
 
 
 @pytest.mark.mock_only
-def test_429_retry_after_is_honoured(api: str, api_url: str, gateway_token: Secret,
+def test_429_retry_after_is_honoured(model: str, api: str, api_url: str, gateway_token: Secret,
                                      gateway_faults: FaultQueue, gateway_ledger: Ledger) -> None:
     """One 429 with ``Retry-After: 1``; the SDK (one retry allowed) waits it out and succeeds.
 
@@ -245,27 +260,28 @@ def test_429_retry_after_is_honoured(api: str, api_url: str, gateway_token: Secr
     """
     gateway_faults.inject(status=429, retry_after=1, surface=SURFACE_OF[api])
     with client(api_url, gateway_token, max_retries=1) as c:
-        generate(api, c)
+        generate(api, c, model=model)
     records = [r for r in gateway_ledger.to_json() if r["endpoint"] == "generate"]
     assert [r["status"] for r in records] == [429, 200]
     assert records[1]["started_at"] - records[0]["started_at"] >= 0.95
 
 
 @pytest.mark.mock_only
-def test_cut_stream_is_a_connection_error(api: str, api_url: str, gateway_token: Secret,
+def test_cut_stream_is_a_connection_error(model: str, api: str, api_url: str, gateway_token: Secret,
                                           gateway_faults: FaultQueue) -> None:
     gateway_faults.inject(cut_after_events=3, surface=SURFACE_OF[api])
     with client(api_url, gateway_token) as c, pytest.raises(openai.APIConnectionError):
-        stream_to_end(api, c)
+        stream_to_end(api, c, model=model)
 
 
 @pytest.mark.mock_only
 @pytest.mark.parametrize("status", [500, 503])
-def test_upstream_failure_is_internal_server_error(api: str, api_url: str, gateway_token: Secret, status: int,
+def test_upstream_failure_is_internal_server_error(model: str, api: str, api_url: str,
+                                                   gateway_token: Secret, status: int,
                                               gateway_faults: FaultQueue) -> None:
     """With retries off, an upstream failure is the SDK's InternalServerError, not a crash."""
     gateway_faults.inject(status=status, surface=SURFACE_OF[api])
     with client(api_url, gateway_token) as c, pytest.raises(openai.InternalServerError) as caught:
-        generate(api, c)
+        generate(api, c, model=model)
     assert caught.value.status_code == status
 

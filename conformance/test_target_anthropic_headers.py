@@ -33,13 +33,15 @@ def send(client: RemoteClient, model: str, **headers: str) -> Answer:
 
 
 def assert_invalid_request(answer: Answer, header: str, value: str) -> None:
-    assert answer.status == 400, (f"{header}: {value} got {answer.status}, not the upstream's 400: "
-                                  f"the gateway did not forward the header unchanged")
-    assert not answer.findings("anthropic"), [str(f) for f in answer.findings("anthropic")]
-    error = answer.json["error"]
-    assert error["type"] == "invalid_request_error", error
-    assert header in error["message"] and value in error["message"], (
-        f"the error does not name the header and value (rewritten on the way?): {error['message']!r}")
+    answer.require(answer.status == 400, f"the upstream's 400 for {header}: {value} (a 200 means the gateway "
+                                         f"did not forward the header unchanged)")
+    findings = answer.findings("anthropic")
+    answer.require(not findings, "the Anthropic error grammar: " + "; ".join(map(str, findings)))
+    kind = answer.field("error", "type", requirement="an Anthropic error envelope")
+    answer.require(kind == "invalid_request_error", "error.type invalid_request_error")
+    message = answer.field("error", "message", requirement="an Anthropic error envelope")
+    answer.require(header in str(message) and value in str(message),
+                   "the upstream's error message naming the header and value (not rewritten on the way)")
 
 
 @pytest.fixture
@@ -59,8 +61,9 @@ def test_unknown_beta_reaches_the_upstream(client: RemoteClient, model: str) -> 
 
 def test_claude_code_betas_are_accepted(client: RemoteClient, model: str) -> None:
     answer = send(client, model, **{"anthropic-beta": CLAUDE_CODE_BETAS})
-    assert answer.status == 200, f"Claude Code's betas got {answer.status}: {answer.json}"
-    assert not answer.findings("anthropic")
+    answer.require(answer.status == 200, f"200 for the betas Claude Code sends ({CLAUDE_CODE_BETAS})")
+    findings = answer.findings("anthropic")
+    answer.require(not findings, "the Anthropic grammar: " + "; ".join(map(str, findings)))
 
 
 def test_invalid_version_reaches_the_upstream(client: RemoteClient, model: str) -> None:

@@ -127,18 +127,37 @@ def service() -> str:
     return f"conformance-{uuid.uuid4().hex[:12]}"
 
 
-def assert_accepted(answer: Answer, signal: Signal, media_type: str) -> None:
-    assert answer.status == 200, f"{answer.status}: {answer.content[:300]!r}"
-    assert answer.response.content_type.split(";")[0].strip() == media_type, (
-        f"answered in {answer.response.content_type!r}, asked in {media_type}")
+def _decode(answer: Answer, media_type: str, message: type[Message]) -> Any:
+    """The body as ``message`` (protobuf) or a JSON object, or a failure saying it is neither."""
     if media_type == PROTOBUF:
-        response = RESPONSES[signal].FromString(answer.content)
-        rejected = getattr(response.partial_success, REJECTED[signal])
-        assert not rejected, f"{rejected} rejected: {response.partial_success.error_message}"
-    else:
+        try:
+            return message.FromString(answer.content)
+        except DecodeError:
+            answer.require(False, f"a protobuf {message.__name__} body")
+    try:
         body = json.loads(answer.content or b"{}")
-        assert isinstance(body, dict), body
-        assert not int((body.get("partialSuccess") or {}).get(_camel(REJECTED[signal]), 0)), body
+    except ValueError:
+        body = None
+    answer.require(isinstance(body, dict), f"a JSON object body ({message.__name__} in OTLP/JSON)")
+    return body
+
+
+def _media(answer: Answer) -> str:
+    return answer.response.content_type.split(";")[0].strip()
+
+
+def assert_accepted(answer: Answer, signal: Signal, media_type: str) -> None:
+    """OTLP/HTTP (SPEC section 4): 200, answered in the request's media type, nothing rejected."""
+    answer.require(answer.status == 200, f"200 for a valid {signal} export")
+    answer.require(_media(answer) == media_type, f"the answer in the request's media type {media_type}")
+    body = _decode(answer, media_type, RESPONSES[signal])
+    if media_type == PROTOBUF:
+        rejected = getattr(body.partial_success, REJECTED[signal])
+        answer.require(not rejected, f"no {REJECTED[signal]} ({body.partial_success.error_message})")
+    else:
+        partial = body.get("partialSuccess") or {}
+        rejected = partial.get(_camel(REJECTED[signal]), 0) if isinstance(partial, dict) else 0
+        answer.require(not int(rejected or 0), f"no {_camel(REJECTED[signal])}")
 
 
 def _camel(name: str) -> str:
@@ -147,20 +166,15 @@ def _camel(name: str) -> str:
 
 
 def assert_status_error(answer: Answer, status: int, media_type: str) -> None:
-    assert answer.status == status, f"{answer.status}: {answer.content[:300]!r}"
-    assert answer.response.content_type.split(";")[0].strip() == media_type, answer.response.content_type
-    if media_type == PROTOBUF:
-        try:
-            error = status_pb2.Status.FromString(answer.content)
-        except DecodeError as exc:
-            raise AssertionError(f"the error body is not a google.rpc.Status: {answer.content[:200]!r}",
-                                 ) from exc
-        code, message = error.code, error.message
-    else:
-        body = json.loads(answer.content)
-        code, message = body.get("code"), body.get("message")
-    assert code == code_pb2.INVALID_ARGUMENT, f"google.rpc.Status code {code}, not INVALID_ARGUMENT (3)"
-    assert message, "the google.rpc.Status carries no message"
+    """OTLP/HTTP (SPEC section 4): a bad export gets ``status`` with a google.rpc.Status."""
+    answer.require(answer.status == status, f"{status} for a body that is not an export")
+    answer.require(_media(answer) == media_type, f"the error in the request's media type {media_type}")
+    body = _decode(answer, media_type, status_pb2.Status)
+    code, message = ((body.code, body.message) if media_type == PROTOBUF
+                     else (body.get("code"), body.get("message")))
+    answer.require(code == code_pb2.INVALID_ARGUMENT,
+                   f"google.rpc.Status code INVALID_ARGUMENT (3), got {code}")
+    answer.require(message, "a google.rpc.Status with a message")
 
 
 def test_protobuf_export(post: Any, signal: Signal, service: str) -> None:

@@ -62,8 +62,17 @@ def ask(client: RemoteClient, surface: str, model: str, prompt: str, *, stream: 
 
 def assert_conforms(answer: Answer, surface: str) -> None:
     findings = answer.findings(surface)
-    where = f"{answer.method} {answer.path} -> {answer.status}"
-    assert not findings, f"{where}: " + "; ".join(map(str, findings))
+    answer.require(not findings, f"the {surface} grammar (SPEC section 4): " + "; ".join(map(str, findings)))
+
+
+def assert_ok(answer: Answer, what: str) -> None:
+    answer.require(answer.status == 200, f"200 for {what}")
+
+
+def assert_stream(answer: Answer) -> None:
+    assert_ok(answer, "a streamed answer")
+    answer.require(answer.response.is_stream,
+                   f"a text/event-stream answer when asked to stream, got {answer.response.content_type!r}")
 
 
 def error_message(answer: Answer) -> str:
@@ -95,14 +104,13 @@ def model(target: Target, agent: str) -> str:
 
 def test_json_grammar(client: RemoteClient, surface: str, model: str) -> None:
     answer = ask(client, surface, model, SHORT_PROMPT, stream=False)
-    assert answer.status == 200, f"{answer.status}: {answer.response.body_bytes()[:300]!r}"
+    assert_ok(answer, "a plain answer")
     assert_conforms(answer, surface)
 
 
 def test_stream_grammar(client: RemoteClient, surface: str, model: str) -> None:
     answer = ask(client, surface, model, SHORT_PROMPT, stream=True)
-    assert answer.status == 200, f"{answer.status}: {answer.response.body_bytes()[:300]!r}"
-    assert answer.response.is_stream, f"asked for a stream, got {answer.response.content_type!r}"
+    assert_stream(answer)
     assert_conforms(answer, surface)
 
 
@@ -110,8 +118,7 @@ def test_streaming_not_buffered(client: RemoteClient, surface: str, model: str,
                                 record_property: Any) -> None:
     """The first event of a long generation arrives well before the last (SPEC: never buffer)."""
     answer = ask(client, surface, model, LONG_PROMPT, stream=True, max_tokens=2048)
-    assert answer.status == 200, f"{answer.status}: {answer.response.body_bytes()[:300]!r}"
-    assert answer.response.is_stream, f"asked for a stream, got {answer.response.content_type!r}"
+    assert_stream(answer)
     times = [rec.t_ms for rec in answer.response.events or [] if rec.event.data is not None]
     assert len(times) >= MIN_LONG_EVENTS, f"a long generation came as {len(times)} events: cannot judge"
     first, last = times[0], times[-1]
@@ -125,30 +132,33 @@ def test_streaming_not_buffered(client: RemoteClient, surface: str, model: str,
 
 def test_bad_token_rejected(client: RemoteClient, surface: str, model: str) -> None:
     answer = ask(client, surface, model, SHORT_PROMPT, stream=False, token=BAD_TOKEN)
-    assert answer.status == 401, f"a bad token got {answer.status}, not 401"
+    answer.require(answer.status == 401, "401 for a bad token (SPEC section 4: auth rejection)")
     assert_conforms(answer, surface)
-    error = answer.json["error"]
     if surface == "anthropic":
-        assert error["type"] == "authentication_error", error
+        kind = answer.field("error", "type", requirement="an Anthropic error envelope")
+        answer.require(kind == "authentication_error", "error.type authentication_error for a bad token")
     elif surface == "gemini":
-        assert error["status"] == "UNAUTHENTICATED", error
+        status = answer.field("error", "status", requirement="a Google error envelope")
+        answer.require(status == "UNAUTHENTICATED", "error.status UNAUTHENTICATED for a bad token")
 
 
 def test_unknown_model(client: RemoteClient, surface: str) -> None:
     answer = ask(client, surface, NO_SUCH_MODEL, SHORT_PROMPT, stream=False)
-    assert answer.status in (400, 404), f"an unknown model got {answer.status}, not 404 (or 400)"
+    answer.require(answer.status in (400, 404), "404 (or 400) for an unknown model")
     assert_conforms(answer, surface)
-    assert NO_SUCH_MODEL in error_message(answer), f"the error does not name the model: {answer.json}"
+    answer.require(NO_SUCH_MODEL in error_message(answer), "an error message naming the unknown model")
 
 
 def test_model_listing(client: RemoteClient, surface: str, model: str, target: Target,
                        record_property: Any) -> None:
     answer = client.request("GET", MODELS_PATH[surface])
-    assert answer.status == 200, f"{answer.status}: {answer.response.body_bytes()[:300]!r}"
+    assert_ok(answer, "the model listing")
     assert_conforms(answer, surface)
-    listed = ([m.get("name") for m in answer.json["models"]] if surface == "gemini"
-              else [m.get("id") for m in answer.json["data"]])
-    assert model in listed or f"models/{model}" in listed, f"{model} is not listed: {listed}"
+    key, name = ("models", "name") if surface == "gemini" else ("data", "id")
+    entries = answer.field(key, requirement=f"a model listing with a {key!r} list")
+    listed = [m.get(name) for m in entries if isinstance(m, dict)] if isinstance(entries, list) else []
+    answer.require(model in listed or f"models/{model}" in listed,
+                   f"the listing names {model} (listed: {listed})")
     server = answer.response.headers.get("server")
     if target.external and server:  # what the gateway says it is, for the report
         name, _, version = server.partition("/")
@@ -170,7 +180,10 @@ def test_count_tokens(client: RemoteClient, surface: str, model: str) -> None:
     for text in (SHORT_PROMPT, SHORT_PROMPT + " And more words." * 40):
         path, body = COUNT_TOKENS[surface](model, text)
         answer = client.request("POST", path, json=body)
-        assert answer.status == 200, f"{answer.status}: {answer.response.body_bytes()[:300]!r}"
+        assert_ok(answer, "count_tokens")
         assert_conforms(answer, surface)
-        counts.append(answer.json["input_tokens" if surface == "anthropic" else "totalTokens"])
-    assert 0 < counts[0] < counts[1], f"token counts {counts} do not grow with the text"
+        key = "input_tokens" if surface == "anthropic" else "totalTokens"
+        count = answer.field(key, requirement=f"a count_tokens answer with {key}")
+        answer.require(isinstance(count, int), f"{key} is an integer")
+        counts.append(count)
+    assert 0 < counts[0] < counts[1], f"{path}: token counts {counts} do not grow with the text"

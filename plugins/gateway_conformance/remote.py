@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 import httpx
+import pytest
 
 from gateway_conformance.report.results import safe_url
 from gateway_conformance.secret import Secret, reveal
@@ -66,6 +67,9 @@ class Timeouts:
         return httpx.Timeout(connect=self.connect, read=self.read, write=self.read, pool=self.connect)
 
 
+BODY_EXCERPT = 300  # bytes of a body quoted in a failure message
+
+
 @dataclass
 class Answer:
     """One exchange: what was asked, the response in cassette form (events timed) and its
@@ -89,6 +93,29 @@ class Answer:
         """Protocol errors in this answer by the surface's grammar (warnings left out)."""
         return [f for f in shapes.check_response(surface, self.method, self.path, self.response)
                 if f.severity == "error"]
+
+    def describe(self) -> str:
+        """``POST /v1/messages -> 401: b'{"error": ...'``: what a failure message starts with."""
+        return f"{self.method} {self.path} -> {self.status}: {self.content[:BODY_EXCERPT]!r}"
+
+    def require(self, condition: object, requirement: str) -> None:
+        """Fail the check with one sentence (the exchange, then what was required) unless
+        ``condition`` holds. Never a traceback: a gateway's odd answer is a finding."""
+        if not condition:
+            pytest.fail(f"{self.describe()}; required: {requirement}", pytrace=False)
+
+    def field(self, *path: str | int, requirement: str) -> Any:
+        """The JSON value at ``path`` (keys and list indexes), or a failure naming the
+        requirement when the body is not JSON or has no such value (no ``KeyError``)."""
+        value: Any = self.json
+        for part in path:
+            in_dict = isinstance(part, str) and isinstance(value, dict) and part in value
+            in_list = isinstance(part, int) and isinstance(value, list) and -len(value) <= part < len(value)
+            if not (in_dict or in_list):
+                where = "".join(f"[{p!r}]" for p in path)
+                self.require(False, f"{requirement} (the body has no {where})")
+            value = value[part]
+        return value
 
 
 def classify(exc: httpx.HTTPError) -> tuple[FailureKind, str]:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -241,11 +242,15 @@ def _xfail_reason(report: pytest.TestReport) -> str | None:
     return reason.removeprefix("reason: ").strip() or None
 
 
+# A check's own failure (assert, pytest.fail) is its sentence; the exception's name adds nothing.
+_CHECK_FAILED = re.compile(r"^\s*(AssertionError|Failed): ")
+
+
 def _crash(report: pytest.TestReport, root: Path) -> tuple[str | None, str | None]:
     """(one-line message, "path:line: message") of a failure, the path relative to ``root``."""
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is not None:
-        message = _first_line(crash.message)
+        message = _first_line(_CHECK_FAILED.sub("", crash.message, count=1))
         path = Path(crash.path)
         shown = path.relative_to(root) if path.is_relative_to(root) else path
         return message, f"{shown}:{crash.lineno}: {message}"

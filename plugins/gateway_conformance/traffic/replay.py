@@ -346,6 +346,9 @@ def mount(gateway: Any, cassettes: Iterable[Cassette], *, speed: float = 1.0) ->
 
 # ---- replay as a client ---------------------------------------------------------------------
 
+BODY_EXCERPT = 200  # bytes of an answer's body quoted in a finding
+
+
 @dataclass
 class Exchange:
     """One replayed request and what the target answered (timed like a recording)."""
@@ -371,8 +374,18 @@ class ClientReplay:
         return [f for f in self.findings if f.severity == "error"]
 
     def report(self) -> str:
+        """Per exchange with findings: what was sent, what came back (status, first bytes of the
+        body), what was recorded, then the findings: enough to act on without rerunning."""
         lines = [f"{self.cassette.name}: {len(self.exchanges)} exchanges, {len(self.errors)} errors"]
-        lines += [f"  {f}" for f in self.findings]
+        for exchange in self.exchanges:
+            if not exchange.findings:
+                continue
+            req = exchange.request
+            got = (f"{exchange.actual.status}: {exchange.actual.body_bytes()[:BODY_EXCERPT]!r}"
+                   if exchange.actual is not None else "no answer")
+            lines.append(f"  #{exchange.index} {req.method} {req.path} -> {got} "
+                         f"(recorded {exchange.recorded.status})")
+            lines += [f"    {f}" for f in exchange.findings]
         return "\n".join(lines)
 
 
@@ -426,7 +439,8 @@ def replay_as_client(cassette: Cassette, base_url: str, *, token: Secret | str |
             exchange = Exchange(n, req, inter.response, None)
             t0 = time.perf_counter()
             try:
-                with http.stream(req.method, url, params=req.query or None,
+                query = [(k, reveal(token) if v == PLACEHOLDER and token else v) for k, v in req.query]
+                with http.stream(req.method, url, params=query or None,
                                  headers=outgoing_headers(req, token), content=req.body_bytes()) as resp:
                     exchange.actual = read_response(resp, t0)
             except httpx.HTTPError as exc:
