@@ -132,3 +132,12 @@ def test_catalog_and_schema_have_the_pytest_names_and_keep_the_old_ones(command:
     new = parser.parse_args([*command, "--uc-catalog", "c1", "--uc-schema", "s1"])
     old = parser.parse_args([*command, "--catalog", "c1", "--schema", "s1"])
     assert (new.catalog, new.schema) == (old.catalog, old.schema) == ("c1", "s1")
+
+
+def test_replay_against_a_refused_port_is_one_line_not_one_per_request(
+        refused_port: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GATEWAY_CONFORMANCE_TOKEN", "gwc-test-token")
+    assert cli.main(["replay", "--target", f"http://127.0.0.1:{refused_port}"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1, err
+    assert f"nothing answers at http://127.0.0.1:{refused_port}" in err and "fix --target" in err

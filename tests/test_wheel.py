@@ -44,8 +44,21 @@ def test_installed_wheel_runs_the_suite_from_any_folder(tmp_path: Path) -> None:
     # come from the installed distribution and its declared dependencies.
     run = subprocess.run(
         [str(python), "-m", "pytest", "--conformance", "-p", "no:cacheprovider", "-q",
-         "-k", "sdk or test_otlp_sink or test_cassettes"],
+         "-k", "sdk or test_otlp_sink or test_cassettes",
+         "--conformance-report", "results.json", "--conformance-html", "matrix.html"],
         cwd=elsewhere, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     summary = run.stdout.strip().splitlines()[-1]  # e.g. "140 passed, 160 deselected in 30.1s"
     assert summary.split()[1].rstrip(",") == "passed" and int(summary.split()[0]) > 0, summary
+
+    # The report works on a plain install (plotly is a core dependency: docs/report.md), and
+    # the pinned agent CLIs travel with the wheel for `gateway-conformance agents install`.
+    cli = env_dir / "bin" / "gateway-conformance"
+    page = subprocess.run([str(cli), "report", "--results", "results.json", "--out", "page.html"],
+                          cwd=elsewhere, capture_output=True, text=True, timeout=300)
+    assert page.returncode == 0, page.stderr
+    assert (elsewhere / "matrix.html").stat().st_size > 0 and (elsewhere / "page.html").stat().st_size > 0
+    pins = subprocess.run([str(python), "-c", "from gateway_conformance import resources; "
+                                              "print(resources.node_pins_dir())"],
+                          cwd=elsewhere, capture_output=True, text=True, check=True, timeout=60)
+    assert env_dir in Path(pins.stdout.strip()).parents, pins.stdout
