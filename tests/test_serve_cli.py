@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -187,3 +189,51 @@ def test_bad_sink_limits_are_one_line_errors(flags: tuple[str, ...], words: str)
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and result.stdout == ""
     assert words in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _gauge(value: float) -> dict[str, Any]:
+    point = {"asDouble": value, "timeUnixNano": str(1_700_000_000_000_000_000 + int(value))}
+    return {"resourceMetrics": [{"resource": {"attributes": []}, "scopeMetrics": [
+        {"scope": {"name": "restart-probe"}, "metrics": [{"name": "restart.probe", "gauge": {
+            "dataPoints": [point]}}]}]}]}
+
+
+def test_a_restart_on_fixed_ports_keeps_every_endpoint(tmp_path: Path) -> None:
+    """Issue 14 item 8: exporters and clients configured with the first serve's endpoints
+    (and tokens) reach the restarted one, whose sink appends to the same tables."""
+    gateway_port, sink_port = _free_port(), _free_port()
+    env = {"GWC_RESTART_TOKEN": "gwc-restart-model-token", "GWC_RESTART_ADMIN": "gwc-restart-admin-token"}
+    flags = ("--gateway-port", str(gateway_port), "--sink-port", str(sink_port),
+             "--tables-dir", str(tmp_path), "--token-env", "GWC_RESTART_TOKEN", "--admin-token-env", "GWC_RESTART_ADMIN")
+    seen: list[dict[str, Any]] = []
+    for value in (1.0, 2.0):
+        with serve(*flags, env=env) as (process, line):
+            seen.append(line)
+            assert line["gateway_url"] == f"http://127.0.0.1:{gateway_port}"
+            assert line["workspace_url"] == f"http://127.0.0.1:{sink_port}"
+            assert line["admin_token"] is None  # supplied: never printed
+            gateway = httpx.post(f"http://127.0.0.1:{gateway_port}/anthropic/v1/messages", json=MESSAGE,
+                                 headers={"authorization": f"Bearer {env['GWC_RESTART_TOKEN']}"})
+            assert gateway.status_code == 200, gateway.text
+            ledger = httpx.get(f"http://127.0.0.1:{gateway_port}/_admin/ledger",
+                               headers={"authorization": f"Bearer {env['GWC_RESTART_ADMIN']}"})
+            assert ledger.status_code == 200 and len(ledger.json()["records"]) == 1
+            export = httpx.post(f"http://127.0.0.1:{sink_port}/api/2.0/otel/v1/metrics", json=_gauge(value),
+                                headers={"authorization": f"Bearer {env['GWC_RESTART_TOKEN']}",
+                                         "x-databricks-uc-table-name": line["tables"]["metrics"]})
+            assert export.status_code == 200, export.text
+            code, _ = _stop(process, signal.SIGTERM)
+            assert code == 0
+    assert seen[0]["tables"] == seen[1]["tables"]
+    from deltalake import DeltaTable
+
+    folder = next(p for p in tmp_path.rglob("_delta_log") if "metrics" in str(p)).parent
+    values = sorted(row["gauge"]["value"] for row in DeltaTable(folder).to_pyarrow_table().to_pylist()
+                    if row["name"] == "restart.probe")
+    assert values == [1.0, 2.0], "the restarted sink must append to the same metrics table"
