@@ -210,7 +210,8 @@ def test_a_restart_on_fixed_ports_keeps_every_endpoint(tmp_path: Path) -> None:
     gateway_port, sink_port = _free_port(), _free_port()
     env = {"GWC_RESTART_TOKEN": "gwc-restart-model-token", "GWC_RESTART_ADMIN": "gwc-restart-admin-token"}
     flags = ("--gateway-port", str(gateway_port), "--sink-port", str(sink_port),
-             "--tables-dir", str(tmp_path), "--token-env", "GWC_RESTART_TOKEN", "--admin-token-env", "GWC_RESTART_ADMIN")
+             "--tables-dir", str(tmp_path), "--token-env", "GWC_RESTART_TOKEN",
+             "--admin-token-env", "GWC_RESTART_ADMIN")
     seen: list[dict[str, Any]] = []
     for value in (1.0, 2.0):
         with serve(*flags, env=env) as (process, line):
