@@ -214,6 +214,28 @@ def test_tpm_limit(call: Caller, shape: Shape, gateway_policy, gateway_clock, ga
 
 
 @pytest.mark.mock_only
+def test_tpm_retry_after_is_when_the_window_has_room(call: Caller, shape: Shape, gateway_policy,
+                                                     gateway_clock, gateway_ledger) -> None:
+    """Retry-After of a TPM refusal is the time until enough of the window expires (here: the
+    first request's tokens leave it 60 s after it was admitted), not a fixed minute."""
+    assert call.generate().status_code == 200  # unlimited: learn what one request costs
+    (probe,) = gateway_ledger.records()
+    cost = probe.input_tokens + probe.output_tokens
+    gateway_policy.set_limits(tpm=cost + probe.input_tokens - 1)  # room for one request, not two
+    assert call.generate().status_code == 200
+    gateway_clock.advance(15)
+    limited = call.generate()
+    _error(limited, 429, shape)
+    assert limited.headers["retry-after"] == "45", (
+        f"Retry-After {limited.headers['retry-after']!r}: the first request leaves the window at "
+        f"60 s, 15 s have passed, so 45 s is when the next one fits")
+    gateway_clock.advance(44)
+    assert call.generate().status_code == 429, "no room before Retry-After"
+    gateway_clock.advance(1)
+    assert call.generate().status_code == 200, "room exactly at Retry-After"
+
+
+@pytest.mark.mock_only
 def test_limits_are_per_token(call: Caller, gateway_policy, gateway_restricted_token: Secret) -> None:
     gateway_policy.set_limits(qpm=1)
     gateway_policy.allow("restricted", None)

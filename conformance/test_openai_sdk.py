@@ -18,7 +18,7 @@ from openai.types.responses import ResponseTextDeltaEvent
 
 from gateway_conformance.gateway.faults import FaultQueue
 from gateway_conformance.gateway.ledger import Ledger
-from gateway_conformance.gateway.policy import Policy
+from gateway_conformance.gateway.policy import ManualClock, Policy
 from gateway_conformance.gateway.responders import ScriptedResponder
 from gateway_conformance.secret import Secret, reveal
 from gateway_conformance.target import Target
@@ -240,14 +240,20 @@ def test_400_bad_request_names_the_parameter(model: str, api_url: str, gateway_t
 
 @pytest.mark.mock_only
 def test_429_quota_is_rate_limit_error_with_retry_after(model: str, api: str, api_url: str,
-                                                        gateway_token: Secret,
-                                                        gateway_policy: Policy) -> None:
+                                                        gateway_token: Secret, gateway_policy: Policy,
+                                                        gateway_clock: ManualClock) -> None:
+    """Retry-After is exactly when the one-request window frees up: 60 s after the admitted
+    request, so 35 s once 25 s have passed (not merely some positive number)."""
     gateway_policy.set_limits(qpm=1)
     with client(api_url, gateway_token) as c:
         generate(api, c, model=model)
-        with pytest.raises(openai.RateLimitError) as caught:
+        with pytest.raises(openai.RateLimitError) as first:
             generate(api, c, model=model)
-    assert int(caught.value.response.headers["retry-after"]) >= 1
+        gateway_clock.advance(25)
+        with pytest.raises(openai.RateLimitError) as later:
+            generate(api, c, model=model)
+    assert first.value.response.headers["retry-after"] == "60"
+    assert later.value.response.headers["retry-after"] == "35"
 
 
 @pytest.mark.mock_only

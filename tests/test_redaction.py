@@ -155,3 +155,30 @@ def test_record_command_refuses_unredacted_secrets(tmp_path: Path,
     saved = (agents / "leaky" / "cassettes" / "session.json").read_text()
     assert "Bearer <redacted>" in saved and not find_secrets(Cassette.load(agents / "leaky" / "cassettes"
                                                                             / "session.json"))
+
+
+# ---- the scan reads responses too (issue 14 item 9: a scan skipping responses went unnoticed) ----
+
+def _clean_request() -> RecordedRequest:
+    return RecordedRequest("POST", "/anthropic/v1/messages", headers={"content-type": "application/json"},
+                           body={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+
+
+@pytest.mark.parametrize("where", ["json-body", "sse-event", "header"])
+def test_a_secret_only_in_the_response_is_found(where: str) -> None:
+    if where == "json-body":
+        response = RecordedResponse.from_body(200, {"content-type": "application/json"},
+                                              json.dumps({"echo": FAKE["pat"]}).encode())
+    elif where == "sse-event":
+        response = RecordedResponse.from_body(200, {"content-type": "text/event-stream"},
+                                              encode_event(json.dumps({"echo": FAKE["openai"]})))
+    else:
+        response = RecordedResponse.from_body(200, {"content-type": "application/json",
+                                                    "x-echo": FAKE["google"]}, b"{}")
+    meta = Metadata(agent="a", surface="anthropic", rerecord="gateway-conformance record --agent a")
+    cassette = Cassette(meta, [Interaction(_clean_request(), response)])
+    findings = find_secrets(cassette)
+    assert findings, f"a token in the response ({where}) was not found: the scan must read responses"
+    assert all(".response" in f.location for f in findings), [str(f) for f in findings]
+    with pytest.raises(SecretRemains):
+        ensure_clean(cassette)

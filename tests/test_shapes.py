@@ -124,3 +124,19 @@ def test_errors_must_be_json_and_streams_only_for_generation() -> None:
     assert endpoint_kind("anthropic", "POST", "/anthropic/v1/messages/count_tokens") == "count_tokens"
     count = b'{"input_tokens":"3"}'
     assert _first_check("anthropic", "POST", "/v1/messages/count_tokens", 200, JSON, count) == "count_tokens"
+
+
+_ANTHROPIC_429 = json.dumps({"type": "error",
+                             "error": {"type": "rate_limit_error", "message": "slow"}}).encode()
+
+
+@pytest.mark.parametrize(("value", "ok"), [
+    ("1", True), ("120", True), ("1.5", True), (" 7 ", True), ("Wed, 21 Oct 2015 07:28:00 GMT", True),
+    ("abc", False), ("-1", False), ("", False), ("1e3", False), ("soon GMT", False), ("1,5", False),
+    ("Infinity", False), ("Wed, 99 Oct 2015 07:28:00 GMT", False), ("60s", False),
+])
+def test_retry_after_must_be_seconds_or_an_http_date(value: str, ok: bool) -> None:
+    """Issue 14 item 9: a check accepting any Retry-After went unnoticed; each bad value is named."""
+    findings = check_raw("anthropic", "POST", "/v1/messages", 429, {**JSON, "Retry-After": value},
+                         _ANTHROPIC_429)
+    assert [f.check for f in findings] == ([] if ok else ["error.retry-after"]), findings

@@ -14,7 +14,9 @@ gateway reports all that is wrong with it at once. Entry points:
 
 from __future__ import annotations
 
+import email.utils
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -461,8 +463,25 @@ def _check_error(surface: str, resp: RecordedResponse, sink: _Sink) -> None:
     if resp.status == 429:
         retry = resp.headers.get("retry-after")
         if retry is not None:
-            sink.require(retry.strip().replace(".", "", 1).isdigit() or "GMT" in retry, "error.retry-after",
-                         f"Retry-After {retry!r} is neither seconds nor an HTTP date")
+            sink.require(retry_after_valid(retry), "error.retry-after",
+                         f"Retry-After {retry!r} is neither seconds nor an HTTP date (RFC 9110 10.2.3)")
+
+
+_DELAY_SECONDS = re.compile(r"\d+(?:\.\d+)?")
+
+
+def retry_after_valid(value: str) -> bool:
+    """RFC 9110 10.2.3: ``delay-seconds`` (digits; a decimal fraction is tolerated, some
+    gateways send one and every SDK here parses it) or an IMF-fixdate ending in ``GMT``."""
+    text = value.strip()
+    if _DELAY_SECONDS.fullmatch(text):
+        return True
+    if not text.endswith(" GMT"):
+        return False
+    try:
+        return email.utils.parsedate_to_datetime(text) is not None
+    except (TypeError, ValueError):
+        return False
 
 
 def _check_error_body(surface: str, body: dict[str, Any], status: int | None, sink: _Sink,
