@@ -22,6 +22,8 @@ from gateway_conformance.pytest_fixtures.spark import *  # noqa: F403  (fixtures
 from gateway_conformance.pytest_fixtures.target import *  # noqa: F403  (fixtures, RemoteError hooks)
 from gateway_conformance.pytest_fixtures.upstream import *  # noqa: F403  (fixture)
 from gateway_conformance.pytest_fixtures.upstream import skip_without_upstream
+from gateway_conformance.pytest_fixtures.usage import *  # noqa: F403  (fixtures)
+from gateway_conformance.pytest_fixtures.usage import add_usage_options
 from gateway_conformance.report import collector as report_collector
 from gateway_conformance.report.scrub import scrub_report
 from gateway_conformance.resources import suite_dir
@@ -78,6 +80,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="engine that writes the sink's Delta tables (default: deltalake, no JVM)")
     group.addoption("--spark-remote", default=None, metavar="sc://HOST:PORT",
                     help="with --delta-engine=spark: a Spark Connect URL instead of a local session")
+    add_usage_options(group)
     group.addoption("--conformance-report", default=None, metavar="PATH",
                     help="write the results (per agent and check: outcome, reason, evidence) as JSON")
     group.addoption("--conformance-html", default=None, metavar="PATH",

@@ -18,6 +18,9 @@ from gateway_conformance.gateway.turns import GatewayError
 REQUEST_TAGS_HEADER = "databricks-ai-gateway-request-tags"
 #: The mock's earlier name, still accepted (docs/usage-tables.md).
 REQUEST_TAGS_ALIAS = "x-databricks-request-tags"
+#: The tag the suite stamps on its own requests (its checks find their rows by it; the
+#: dashboard leaves those rows out of real usage).
+SUITE_TAG = "gateway_conformance_check"
 #: What a platform team can sensibly group by; a longer header is a mistake, not a tag set.
 MAX_TAGS = 64
 MAX_TAG_CHARS = 256
