@@ -87,7 +87,7 @@ def test_empty_sources_give_a_reason_per_chart() -> None:
     dashboard = build_dashboard(metrics, _logs(),
                                 LedgerSource("ledger.json", missing="no ledger given (--ledger PATH)"))
     reasons = {chart.id: chart.empty for chart in dashboard.charts}
-    assert len(reasons) == 12 and all(reasons.values())
+    assert len(reasons) == 21 and all(reasons.values())
     assert reasons["chart-tokens-by-type"] == "table c.s.p is empty"
     assert reasons["chart-api-latency"] == "no claude_code.api_request events in c.s.p_otel_logs yet"
     assert reasons["chart-ledger-requests"] == "no ledger given (--ledger PATH)"

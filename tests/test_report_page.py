@@ -39,10 +39,13 @@ from opentelemetry.sdk.resources import Resource
 from gateway_conformance.cli import main as cli_main
 from gateway_conformance.gateway.app import GatewayConfig, create_gateway, new_token
 from gateway_conformance.gateway.policy import Limits
+from gateway_conformance.gateway.usage.recorder import UsageRecorder, UsageTables
+from gateway_conformance.gateway.usage.tags import SUITE_TAG
 from gateway_conformance.otlp.sink import SinkHandle, start_sink
 from gateway_conformance.report.matrix import check_matrix
 from gateway_conformance.report.results import load_report
 from gateway_conformance.server import ServerHandle
+from gateway_conformance.tables.delta import DeltaRsWriter, read_table
 
 pytestmark = pytest.mark.browser
 
@@ -157,9 +160,17 @@ def export_claude_code_telemetry(sink: SinkHandle, token: str) -> None:
 # ----- gateway traffic through the official SDKs -----------------------------------------------
 
 def drive_gateway(tmp: Path) -> Path:
-    """Traffic of three agents through the mock (3 requests a minute per token), ledger to JSON."""
+    """Traffic of three agents through the mock (3 requests a minute per token), ledger to JSON.
+
+    The mock also writes its usage table next to the sink's tables (deltalake), with two kinds
+    of rows the dashboard must leave out: a request the suite tagged as its own check, and a
+    health probe sent with the suite's user agent.
+    """
     alice, bob = new_token(), new_token()
     core = create_gateway(GatewayConfig(tokens={alice: "alice", bob: "bob"}, limits=Limits(qpm=3)))
+    writer = DeltaRsWriter(tmp / "tables")
+    recorder = UsageRecorder(writer, UsageTables.for_prefix("main", "otel", PREFIX), secrets=[alice, bob])
+    core.usage = recorder
     with ServerHandle(core, name="report-gateway") as server:
         claude = anthropic.Anthropic(base_url=f"{server.url}/anthropic", auth_token=alice, max_retries=0,
                                      default_headers={"User-Agent": "claude-cli/2.1.197 (external, cli)"})
@@ -179,9 +190,15 @@ def drive_gateway(tmp: Path) -> Path:
         cursor.chat.completions.create(model="databricks-gpt-5-2", messages=prompt)
         with pytest.raises(openai.RateLimitError):
             cursor.chat.completions.create(model="databricks-gpt-5-2", messages=prompt)
+        probe_tags = {"Databricks-Ai-Gateway-Request-Tags": json.dumps({SUITE_TAG: "report-page"})}
+        with pytest.raises(openai.RateLimitError):  # the suite's own check: not usage
+            codex.responses.create(model="databricks-gpt-5-2", input="probe", extra_headers=probe_tags)
+        httpx.get(f"{server.url}/anthropic/", headers={"User-Agent": "gateway-conformance/0.1"})
         admin = {"Authorization": f"Bearer {core.admin_token.reveal()}"}
         answer = httpx.get(f"{server.url}/_admin/ledger", headers=admin)
         answer.raise_for_status()
+    recorder.close()
+    writer.close()
     path = tmp / "ledger.json"
     path.write_text(answer.text, encoding="utf-8")
     return path
@@ -371,8 +388,8 @@ def test_page_renders_offline_without_console_errors(rendered: Rendered) -> None
     states = rendered.page.evaluate(
         "Array.from(document.querySelectorAll('figure.chart')).map(f => [f.id, f.dataset.state])")
     assert dict(states) == {chart_id: "rendered" for chart_id, _ in states}
-    assert len(states) == 12
-    assert rendered.page.locator("svg.main-svg").count() >= 12  # plotly drew, from the inlined bundle
+    assert len(states) == 21
+    assert rendered.page.locator("svg.main-svg").count() >= 21  # plotly drew, from the inlined bundle
     _save(rendered.page, "report-full.png")
     _save(rendered.page, "dashboard.png", selector="#dashboard", publish=True)
 
@@ -415,7 +432,8 @@ def test_event_charts_match_the_events_sent(rendered: Rendered) -> None:
 
 
 def test_ledger_charts_match_the_ledger(rendered: Rendered) -> None:
-    records = json.loads(rendered.ledger.read_text())["records"]
+    records = [r for r in json.loads(rendered.ledger.read_text())["records"]  # the suite's own: not usage
+               if r["agent"] != "gateway-conformance" and SUITE_TAG not in r["request_tags"]]
     expected = Counter((str(r["status"]), f"{r['agent']} / {r['model']}") for r in records)
     assert {status for status, _ in expected} >= {"200", "404", "429"}
     requests = _chart(rendered.page, "chart-ledger-requests")
@@ -424,6 +442,34 @@ def test_ledger_charts_match_the_ledger(rendered: Rendered) -> None:
     assert {agent.split(" / ")[0] for _, agent in expected} == {"claude-code", "codex", "cursor"}
     limits = _chart(rendered.page, "chart-ledger-rate-limits")
     assert _sums(limits) == {"claude-code": 1, "cursor": 1}
+
+
+def _usage_rows(rendered: Rendered) -> list[dict[str, Any]]:
+    table = rendered.html.parent / "tables" / "main" / "otel" / f"{PREFIX}_ai_gateway_usage"
+    return read_table(table).to_pylist()
+
+
+def test_usage_charts_match_the_usage_table_without_the_suites_probes(rendered: Rendered) -> None:
+    rows = _usage_rows(rendered)
+    real = [r for r in rows if SUITE_TAG not in dict(r["request_tags"] or {})
+            and r["agent"] != "gateway-conformance"]
+    assert len(rows) == len(real) + 2, "the probe and the suite-tagged request are in the table"
+    page = rendered.page
+    for key, column in (("user", "requester"), ("agent", "agent"), ("model", "endpoint_name")):
+        assert _sums(_chart(page, f"chart-usage-requests-by-{key}")) == dict(
+            Counter(r[column] or "(no identity)" for r in real)), key
+        tokens: Counter[str] = Counter()
+        for r in real:
+            tokens[r[column]] += r["total_tokens"]
+        assert _sums(_chart(page, f"chart-usage-tokens-by-{key}")) == dict(tokens), key
+        errors = Counter(r[column] for r in real if r["status_code"] >= 400)
+        assert _sums(_chart(page, f"chart-usage-errors-by-{key}")) == dict(errors), key
+    assert _sums(_chart(page, "chart-usage-requests-by-user")) == {"alice": 5, "bob": 4}
+    assert _sums(_chart(page, "chart-usage-errors-by-agent")) == {"claude-code": 2, "cursor": 1}
+    assert page.get_attribute("#kpi-usage-requests", "data-value") == repr(float(len(real)))
+    tokens_kpi = page.inner_text("#kpi-usage-tokens .v")
+    assert tokens_kpi.endswith("k") or tokens_kpi.isdigit(), f"tokens shown as {tokens_kpi!r}, not k/M"
+    _save(page, "usage-dashboard.png", selector="#chart-usage-requests-by-user", publish=False)
 
 
 def test_matrix_rows_match_the_results_json(rendered: Rendered) -> None:
@@ -481,7 +527,7 @@ def test_empty_tables_show_no_data_yet(browser: Any, tmp_path: Path) -> None:
         assert errors == [] and blocked == []
         states = page.evaluate("""() => Array.from(document.querySelectorAll('figure.chart'))
             .map(f => [f.id, f.dataset.state, f.querySelector('.no-data') ? f.innerText : ''])""")
-        assert len(states) == 12
+        assert len(states) == 21
         for chart_id, state, text in states:
             assert state == "empty", chart_id
             assert "No data yet" in text
@@ -489,6 +535,7 @@ def test_empty_tables_show_no_data_yet(browser: Any, tmp_path: Path) -> None:
         assert f"main.otel.{PREFIX}_otel_metrics is empty" in texts["chart-tokens-by-type"]
         assert f"main.otel.{PREFIX}_otel_logs is empty" in texts["chart-api-latency"]
         assert "no ledger given" in texts["chart-ledger-requests"]
+        assert f"{PREFIX}_ai_gateway_usage not found" in texts["chart-usage-requests-by-user"]
         assert page.locator("svg.main-svg").count() == 0
         _save(page, "dashboard-empty.png", selector="#dashboard")
     finally:

@@ -238,3 +238,37 @@ def test_a_restart_on_fixed_ports_keeps_every_endpoint(tmp_path: Path) -> None:
     values = sorted(row["gauge"]["value"] for row in DeltaTable(folder).to_pyarrow_table().to_pylist()
                     if row["name"] == "restart.probe")
     assert values == [1.0, 2.0], "the restarted sink must append to the same metrics table"
+
+
+def test_serve_writes_the_usage_and_inference_tables_of_its_traffic(tmp_path) -> None:
+    """Issue 13: ``serve --json`` names both tables; after exit they hold one row per request."""
+    from gateway_conformance.tables.delta import read_table
+
+    tables = tmp_path / "tables"
+    flags = ("--tables-dir", str(tables), "--table-prefix", "ci", "--catalog", "cat", "--schema", "sch")
+    with serve(*flags) as (process, line):
+        assert line["gateway_tables"] == {"usage": "cat.sch.ci_ai_gateway_usage",
+                                          "inference": "cat.sch.ci_ai_gateway_inference"}
+        token = line["tokens"]["default"]
+        url = line["urls"]["anthropic"] + "/v1/messages"
+        tags = {"Databricks-Ai-Gateway-Request-Tags": '{"team": "ci"}'}
+        plain = httpx.post(url, json=MESSAGE, headers={"authorization": f"Bearer {token}", **tags})
+        streamed = httpx.post(url, json={**MESSAGE, "stream": True},
+                              headers={"authorization": f"Bearer {token}", **tags})
+        refused = httpx.post(url, json=MESSAGE, headers={"authorization": "Bearer nope-not-a-token", **tags})
+        assert (plain.status_code, streamed.status_code, refused.status_code) == (200, 200, 401)
+        assert _stop(process, signal.SIGTERM)[0] == 0
+    usage = sorted(read_table(tables / "cat" / "sch" / "ci_ai_gateway_usage").to_pylist(),
+                   key=lambda row: row["event_time"])
+    assert [(r["status_code"], r["streaming"], r["requester"]) for r in usage] == [
+        (200, False, "default"), (200, True, "default"), (401, False, None)]
+    reported = plain.json()["usage"]
+    assert (usage[0]["input_tokens"], usage[0]["output_tokens"]) == (reported["input_tokens"],
+                                                                     reported["output_tokens"])
+    assert usage[2]["total_tokens"] == 0
+    assert all(dict(r["request_tags"]) == {"team": "ci"} for r in usage)
+    inference = {r["request_id"]: r for r in
+                 read_table(tables / "cat" / "sch" / "ci_ai_gateway_inference").to_pylist()}
+    assert json.loads(inference[plain.headers["request-id"]]["response"]) == plain.json()
+    assert inference[streamed.headers["request-id"]]["stream_event_count"] == streamed.text.count("\n\n")
+    assert token not in json.dumps([usage, list(inference.values())], default=str)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway_conformance.cli_errors import CommandError, port, positive_or_zero
-from gateway_conformance.gateway.app import DEFAULT_MODELS, GatewayConfig, create_gateway, new_token
+from gateway_conformance.gateway.app import DEFAULT_MODELS, Gateway, GatewayConfig, create_gateway, new_token
 from gateway_conformance.gateway.breakage import BREAKAGES, break_gateway, parse_breakages
 from gateway_conformance.gateway.policy import Limits, RealClock
 from gateway_conformance.server import ServerHandle
@@ -80,6 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="serve a deliberately broken gateway, to watch the suite catch it: "
                              + "; ".join(f"{name}: {what}" for name, what in BREAKAGES.items()))
     parser.add_argument("--no-sink", action="store_true", help="do not start the OTLP sink")
+    parser.add_argument("--no-usage-tables", action="store_true",
+                        help="do not write the gateway's usage and inference tables "
+                             "(CATALOG.SCHEMA.<PREFIX>_ai_gateway_{usage,inference})")
     parser.add_argument("--tables-dir", type=Path, default=None, metavar="DIR",
                         help="where the sink keeps its Delta tables (default: a temporary folder, "
                              "removed on exit)")
@@ -164,7 +167,7 @@ def _admin_token(args: argparse.Namespace, tokens: dict[str, str]) -> str | None
 
 
 def start_gateway(args: argparse.Namespace, tokens: dict[str, str], printable: dict[str, str | None],
-                  ) -> Component:
+                  stack: ExitStack | None = None) -> Component:
     permissions = {name: [m for m in models.split(",") if m]
                    for name, models in _pairs(args.allow_model, "--allow-model")}
     config = GatewayConfig(tokens=tokens, models=[m for m in args.models.split(",") if m],
@@ -184,7 +187,32 @@ def start_gateway(args: argparse.Namespace, tokens: dict[str, str], printable: d
             "admin_token": None if args.admin_token_env else gateway.admin_token.reveal(),
             "tokens": printable,
             "broken": sorted(breakages)}
+    if stack is not None and not args.no_usage_tables:
+        info.update(start_usage_tables(args, gateway, tokens, stack))
     return Component("gateway", handle, info)
+
+
+def _tables_dir(args: argparse.Namespace, stack: ExitStack) -> Path:
+    """``--tables-dir``, or one temporary folder (removed on exit) that every writer shares."""
+    if args.tables_dir is None:
+        args.tables_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gwc-")))
+    return args.tables_dir
+
+
+def start_usage_tables(args: argparse.Namespace, gateway: Gateway, tokens: dict[str, str],
+                       stack: ExitStack) -> dict[str, Any]:
+    """The gateway's usage and inference tables, written by ``--engine`` next to the sink's."""
+    from gateway_conformance.gateway.usage.recorder import UsageRecorder, UsageTables
+    from gateway_conformance.tables.engines import make_writer
+
+    tables_dir = _tables_dir(args, stack)
+    writer = make_writer(args.engine, tables_dir, **({"remote": args.spark_remote} if args.engine == "spark"
+                                                      else {}))
+    stack.callback(writer.close)
+    tables = UsageTables.for_prefix(args.catalog, args.schema, args.table_prefix)
+    gateway.usage = recorder = UsageRecorder(writer, tables, secrets=list(tokens))
+    stack.callback(recorder.close)
+    return {"tables_dir": str(tables_dir), "gateway_tables": tables.as_dict()}
 
 
 def sink_limits(args: argparse.Namespace) -> SinkLimits:
@@ -206,7 +234,7 @@ def start_otlp_sink(args: argparse.Namespace, tokens: Sequence[str], stack: Exit
     """The OTLP sink, accepting the gateway's tokens (one PAT serves both, as on Databricks)."""
     from gateway_conformance.otlp.sink import start_sink  # deltalake loads only when the sink runs
 
-    tables_dir = args.tables_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gwc-")))
+    tables_dir = _tables_dir(args, stack)
     from gateway_conformance.tables.maintenance import MaintenancePolicy
 
     if args.compact_every < 0:
@@ -230,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
     stack = ExitStack()
     try:
         tokens, printable = resolve_tokens(args)
-        components.append(start_gateway(args, tokens, printable))
+        components.append(start_gateway(args, tokens, printable, stack))
         if not args.no_sink:
             components.append(start_otlp_sink(args, list(tokens), stack))
         line = startup_line(components)
@@ -243,6 +271,9 @@ def run(args: argparse.Namespace) -> int:
             for name, token in line["tokens"].items():
                 print(f"  token of {name}: {token or '(supplied)'}", flush=True)
             print(f"  admin token (/_admin routes only): {line['admin_token'] or '(supplied)'}", flush=True)
+            if "gateway_tables" in line:
+                print(f"usage tables {', '.join(line['gateway_tables'].values())} in {line['tables_dir']}",
+                      flush=True)
             if "workspace_url" in line:
                 print(f"OTLP sink on {line['workspace_url']} (tables in {line['tables_dir']})", flush=True)
             if line["broken"]:

@@ -10,6 +10,13 @@ and attributes are Claude Code's published ones (docs/report.md lists them):
   resource and start time), so both temporalities chart the same.
 * log events are recognised by ``event_name``, else the ``event.name`` attribute, else the
   body, with or without the ``claude_code.`` prefix; their attribute values are text.
+* the gateway's usage table (one row per request) gives requests, tokens and errors by user
+  (``requester``), by agent/tool (``agent``) and by model (``endpoint_name``) over time.
+
+The suite's own traffic is not usage: telemetry whose ``service.name`` starts with
+``conformance-`` and usage rows the suite tagged (``gateway_conformance_check``) or sent
+with its own user agent are left out. Values are shown in human units: durations in
+seconds, minutes or hours by size, tokens as k/M.
 """
 
 from __future__ import annotations
@@ -25,10 +32,17 @@ from typing import Any, Literal
 import plotly.graph_objects as go
 import pyarrow.compute as pc
 
-from gateway_conformance.report.sources import LedgerSource, TableSource, read_ledger, read_table
+from gateway_conformance.gateway.ledger import SUITE_AGENT
+from gateway_conformance.gateway.usage.recorder import USAGE_KIND
+from gateway_conformance.gateway.usage.tags import SUITE_TAG
+from gateway_conformance.report.sources import LedgerSource, Tables, TableSource, read_ledger
 
 METRIC_COLUMNS = ("name", "metric_type", "sum", "gauge", "resource")
 LOG_COLUMNS = ("event_name", "body", "attributes", "time_unix_nano", "observed_time_unix_nano", "resource")
+USAGE_COLUMNS = ("event_time", "requester", "agent", "endpoint_name", "status_code", "total_tokens",
+                 "api_type", "request_tags")
+#: ``service.name`` prefix of the suite's own telemetry (conformance/test_otlp_sink.py).
+SUITE_SERVICE_PREFIX = "conformance-"
 EVENT_PREFIX = "claude_code."
 # Bucket widths in seconds; the first that yields at most _MAX_BUCKETS buckets is used.
 _BUCKETS = (1, 5, 10, 30, 60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400)
@@ -60,6 +74,7 @@ class Chart:
     stacked: bool = False
     bucket_s: int = 0          # time charts: the width of one bar
     horizontal: bool = False   # long category labels read better down the side
+    value_format: str = ""     # plotly tickformat of the value axis ("~s": 1.2k, 3M)
 
     @property
     def point_count(self) -> int:
@@ -80,6 +95,36 @@ class Kpi:
     value: float | None
     unit: str = ""
 
+    @property
+    def text(self) -> str:
+        """The value in human units: a duration by its size, tokens as k/M, dollars, counts."""
+        if self.value is None:
+            return "\u2014"
+        if self.unit == "s":
+            return human_duration(self.value)
+        if self.unit == "USD":
+            return f"${self.value:,.4f}" if self.value < 10 else f"${self.value:,.2f}"
+        if self.unit == "tokens":
+            return human_count(self.value)
+        return f"{self.value:,.0f}" if float(self.value).is_integer() else f"{self.value:,.1f}"
+
+
+def human_duration(seconds: float) -> str:
+    """``42.8 s``, ``12.5 min``, ``3.2 h``, ``2.1 d``."""
+    for unit, size, limit in (("s", 1, 120), ("min", 60, 7200), ("h", 3600, 172_800)):
+        if abs(seconds) < limit:
+            value = seconds / size
+            return f"{value:,.0f} {unit}" if float(value).is_integer() else f"{value:,.1f} {unit}"
+    return f"{seconds / 86400:,.1f} d"
+
+
+def human_count(value: float) -> str:
+    """``950``, ``8.0k``, ``1.2M``, ``3.4B``."""
+    for suffix, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:,.1f}{suffix}"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
 
 @dataclass
 class Dashboard:
@@ -87,6 +132,11 @@ class Dashboard:
     kpis: list[Kpi]
     sources: list[str]
     bucket_s: int
+
+    @property
+    def bucket_text(self) -> str:
+        """The bar width in words (``1 s``, ``5 min``, ``6 h``)."""
+        return human_duration(self.bucket_s)
 
 
 # ----- reading points ---------------------------------------------------------------------------
@@ -111,6 +161,11 @@ def _resource(row: dict[str, Any]) -> dict[str, str]:
     return _as_dict((row.get("resource") or {}).get("attributes"))
 
 
+def is_suite_telemetry(resource: dict[str, str]) -> bool:
+    """The suite's own exports (``service.name=conformance-*``): not anyone's usage."""
+    return (resource.get("service.name") or "").startswith(SUITE_SERVICE_PREFIX)
+
+
 def metric_points(metrics: TableSource, name: str) -> list[Point]:
     """The increments of counter ``name`` (sum or gauge points), cumulative ones differenced."""
     if metrics.rows is None or metrics.rows.num_rows == 0:
@@ -124,6 +179,8 @@ def metric_points(metrics: TableSource, name: str) -> list[Point]:
         if not data or data.get("value") is None or not math.isfinite(data["value"]):
             continue
         attributes, resource = _as_dict(data.get("attributes")), _resource(row)
+        if is_suite_telemetry(resource):
+            continue
         cumulative = "CUMULATIVE" in str(data.get("aggregation_temporality") or "").upper()
         key = (tuple(sorted(attributes.items())), tuple(sorted(resource.items())),
                data.get("start_time_unix_nano") if cumulative else None)
@@ -155,10 +212,43 @@ def events(logs: TableSource, name: str) -> list[Point]:
     wanted = name.removeprefix(EVENT_PREFIX)
     found = []
     for row in logs.rows.to_pylist():
-        if event_name(row) == wanted:
+        if event_name(row) == wanted and not is_suite_telemetry(_resource(row)):
             found.append(Point(row.get("time_unix_nano") or row.get("observed_time_unix_nano") or 0, 1.0,
                                _as_dict(row.get("attributes")), _resource(row)))
     return found
+
+
+def is_suite_usage(row: dict[str, Any]) -> bool:
+    """A usage row (or ledger record) of the suite's own probes: tagged by a check, sent by the
+    suite, or a health probe."""
+    return (SUITE_TAG in _as_dict(row.get("request_tags")) or row.get("agent") == SUITE_AGENT
+            or str(row.get("api_type") or "").endswith(":probe") or row.get("endpoint") == "probe")
+
+
+def usage_points(usage: TableSource) -> list[Point]:
+    """One point per usage row (value: its total tokens), the suite's own rows left out.
+
+    Attributes: ``user`` (the requester), ``agent``, ``model`` (the endpoint asked for), ``status``.
+    """
+    if usage.rows is None or usage.rows.num_rows == 0:
+        return []
+    points = []
+    for row in usage.rows.to_pylist():
+        if is_suite_usage(row):
+            continue
+        when = row.get("event_time")
+        time_ns = int(when.timestamp() * 1e9) if isinstance(when, datetime) else 0
+        status = row.get("status_code")
+        points.append(Point(time_ns, float(row.get("total_tokens") or 0), {
+            "user": row.get("requester") or "(no identity)", "agent": row.get("agent") or "unknown",
+            "model": row.get("endpoint_name") or "(none)",
+            "status": str(status) if status else "no status (connection)"}, {}))
+    return points
+
+
+def is_error(point: Point) -> bool:
+    status = point.attributes.get("status", "")
+    return not status.isdigit() or int(status) >= 400
 
 
 def _number(text: str | None) -> float | None:
@@ -211,10 +301,12 @@ def _service(point: Point) -> str:
 # ----- the charts --------------------------------------------------------------------------------
 
 class _Builder:
-    def __init__(self, metrics: TableSource, logs: TableSource, ledger: LedgerSource) -> None:
-        self.metrics, self.logs, self.ledger = metrics, logs, ledger
+    def __init__(self, metrics: TableSource, logs: TableSource, ledger: LedgerSource,
+                 usage: TableSource) -> None:
+        self.metrics, self.logs, self.ledger, self.usage = metrics, logs, ledger, usage
         self._points: dict[str, list[Point]] = {}
         self._events: dict[str, list[Point]] = {}
+        self.usage_points = usage_points(usage)
 
     def points(self, name: str) -> list[Point]:
         if name not in self._points:
@@ -229,6 +321,7 @@ class _Builder:
     def width(self, metric_names: Iterable[str]) -> int:
         times = [p.time_ns for name in metric_names for p in self.points(name)]
         times += [_ledger_time_ns(r) for r in self.ledger.records]
+        times += [p.time_ns for p in self.usage_points]
         return bucket_width(times)
 
     def metric_chart(self, chart_id: str, title: str, names: dict[str, Callable[[Point], str]] | str,
@@ -247,10 +340,38 @@ class _Builder:
             listed = ", ".join(f"'{n}'" for n in names)
             source = f"{table}: name IN ({listed}); sum.value, sum.time_unix_nano"
             wanted = listed
-        chart = Chart(chart_id, title, source, "time", y_title, "", series, stacked=stacked, bucket_s=width)
+        chart = Chart(chart_id, title, source, "time", y_title, "", series, stacked=stacked, bucket_s=width,
+                      value_format="~s" if y_title == "tokens" else "")
         if not series:
             chart.empty = self.metrics.missing or f"no {wanted} data points in {table} yet"
-        return chart
+        return _human_time(chart)
+
+    def usage_charts(self, width: int) -> list[Chart]:
+        """Requests, tokens and errors, each by user, by agent/tool and by model, over time."""
+        table = self.usage.name
+        charts = []
+        measures = (("requests", "requests", "requests", lambda p: True, False),
+                    ("tokens", "tokens", "tokens", lambda p: True, True),
+                    ("errors", "errors", "errors (status >= 400)", is_error, False))
+        dims = (("user", "user", "requester"), ("agent", "agent / tool", "agent"),
+                ("model", "model", "endpoint_name"))
+        for key, label, column in dims:
+            for measure, y_title, what, keep, tokens in measures:
+                points = [p if tokens else Point(p.time_ns, 1.0, p.attributes, p.resource)
+                          for p in self.usage_points if keep(p)]
+                value = "sum(total_tokens)" if tokens else "count(*)"
+                if measure == "errors":
+                    value += " where status_code >= 400 or status_code = 0"
+                chart = Chart(f"chart-usage-{measure}-by-{key}", f"Gateway {measure} by {label}",
+                              f"{table}: {value}, event_time, {column} (suite probes excluded)", "time",
+                              y_title, series=time_series(points, _attr(key), width), stacked=True,
+                              bucket_s=width, value_format="~s" if tokens else "")
+                if not chart.series:
+                    chart.empty = self.usage.missing or (
+                        f"no {what} in {table} yet" if self.usage_points or measure != "errors"
+                        else f"no rows in {table} yet")
+                charts.append(chart)
+        return charts
 
     def event_chart(self, chart: Chart, name: str, series: list[Series]) -> Chart:
         chart.series = series
@@ -259,8 +380,11 @@ class _Builder:
         return chart
 
 
-def build_dashboard(metrics: TableSource, logs: TableSource, ledger: LedgerSource) -> Dashboard:
-    b = _Builder(metrics, logs, ledger)
+def build_dashboard(metrics: TableSource, logs: TableSource, ledger: LedgerSource,
+                    usage: TableSource | None = None) -> Dashboard:
+    usage = usage or TableSource(USAGE_KIND, "usage table", missing="no usage table read")
+    ledger = LedgerSource(ledger.name, [r for r in ledger.records if not is_suite_usage(r)], ledger.missing)
+    b = _Builder(metrics, logs, ledger, usage)
     counters = ("claude_code.session.count", "claude_code.active_time.total", "claude_code.token.usage",
                 "claude_code.cost.usage", "claude_code.lines_of_code.count", "claude_code.commit.count",
                 "claude_code.pull_request.count")
@@ -302,13 +426,31 @@ def build_dashboard(metrics: TableSource, logs: TableSource, ledger: LedgerSourc
             category_series((p.attributes.get("model") or "(none)",
                              p.attributes.get("status_code") or "no status (connection)", 1.0)
                             for p in b.events("api_error"))),
+        *b.usage_charts(width),
         _ledger_requests(ledger, ln),
         _ledger_rate_limits(ledger, ln, width),
     ]
     return Dashboard(charts=charts, kpis=_kpis(b), bucket_s=width,
                      sources=[f"metrics: {metrics.name} ({metrics.count} rows)",
                               f"logs: {logs.name} ({logs.count} rows)",
+                              f"usage: {usage.name} ({usage.count} rows, {len(b.usage_points)} not the "
+                              f"suite's own)",
                               f"ledger: {ledger.name} ({len(ledger.records)} records)"])
+
+
+def _human_time(chart: Chart) -> Chart:
+    """A chart in seconds re-expressed in minutes or hours when its bars are that tall."""
+    if chart.y_title != "seconds" or not chart.series:
+        return chart
+    stacks: dict[Any, float] = defaultdict(float)
+    for s in chart.series:
+        for x, y in zip(s.x, s.y, strict=True):
+            stacks[x] += y
+    tallest = max(stacks.values(), default=0.0)
+    unit, size = ("hours", 3600) if tallest >= 7200 else ("minutes", 60) if tallest >= 120 else ("seconds", 1)
+    chart.y_title = unit
+    chart.series = [Series(s.name, s.x, [y / size for y in s.y]) for s in chart.series]
+    return chart
 
 
 def _latency_series(points: list[Point]) -> list[Series]:
@@ -363,7 +505,7 @@ def _kpis(b: _Builder) -> list[Kpi]:
     return [
         Kpi("kpi-sessions", "sessions", total("claude_code.session.count")),
         Kpi("kpi-active-time", "active time", total("claude_code.active_time.total"), "s"),
-        Kpi("kpi-tokens", "tokens", total("claude_code.token.usage")),
+        Kpi("kpi-tokens", "tokens", total("claude_code.token.usage"), "tokens"),
         Kpi("kpi-cost", "cost", total("claude_code.cost.usage"), "USD"),
         Kpi("kpi-lines-added", "lines added", total("claude_code.lines_of_code.count", type="added")),
         Kpi("kpi-lines-removed", "lines removed", total("claude_code.lines_of_code.count", type="removed")),
@@ -374,20 +516,28 @@ def _kpis(b: _Builder) -> list[Kpi]:
         Kpi("kpi-gateway-requests", "gateway requests", count(ledger) if b.ledger.missing is None else None),
         Kpi("kpi-rate-limited", "rate-limited (429)",
             float(sum(1 for r in ledger if r.get("status") == 429)) if ledger else None),
+        Kpi("kpi-usage-requests", "requests (usage table)", count(b.usage_points)),
+        Kpi("kpi-usage-tokens", "tokens (usage table)",
+            sum(p.value for p in b.usage_points) if b.usage_points else None, "tokens"),
+        Kpi("kpi-usage-errors", "errors (usage table)",
+            float(sum(1 for p in b.usage_points if is_error(p))) if b.usage_points else None),
+        Kpi("kpi-usage-users", "users", count(sorted({p.attributes["user"] for p in b.usage_points}))),
     ]
 
 
 def load_dashboard(tables_dir: str | Path | None, table_prefix: str, *, catalog: str | None = None,
-                   schema: str | None = None, ledger: str | Path | None = None) -> Dashboard:
-    """Read the tables (if a directory is given) and the ledger, and build every chart."""
-    if tables_dir is None:
-        metrics = TableSource("metrics", "metrics table", missing="no --tables-dir given")
-        logs = TableSource("logs", "logs table", missing="no --tables-dir given")
-    else:
-        root = Path(tables_dir)
-        metrics = read_table(root, "metrics", table_prefix, METRIC_COLUMNS, catalog, schema)
-        logs = read_table(root, "logs", table_prefix, LOG_COLUMNS, catalog, schema)
-    return build_dashboard(metrics, logs, read_ledger(ledger))
+                   schema: str | None = None, ledger: str | Path | None = None, engine: str = "deltalake",
+                   spark_remote: str | None = None) -> Dashboard:
+    """Read the tables (through ``engine``) and the ledger, and build every chart."""
+    tables = Tables(Path(tables_dir) if tables_dir is not None else None, table_prefix, catalog, schema,
+                    engine, spark_remote)
+    try:
+        metrics = tables.read("metrics", METRIC_COLUMNS)
+        logs = tables.read("logs", LOG_COLUMNS)
+        usage = tables.read(USAGE_KIND, USAGE_COLUMNS)
+    finally:
+        tables.close()
+    return build_dashboard(metrics, logs, read_ledger(ledger), usage)
 
 
 # ----- plotly --------------------------------------------------------------------------------------
@@ -419,7 +569,9 @@ def figure(chart: Chart) -> go.Figure:
                                  offset=0 if chart.stacked else i * bar_ms))
         else:
             fig.add_trace(go.Bar(x=s.x, y=s.y, name=s.name))
-    value_axis = {"title": chart.y_title}
+    value_axis: dict[str, Any] = {"title": chart.y_title}
+    if chart.value_format:
+        value_axis["tickformat"] = chart.value_format
     label_axis = {"title": chart.x_title or None}
     fig.update_layout(
         template="plotly_white",

@@ -50,19 +50,10 @@ _DRAW = """
 """
 
 
-def _number(value: float | None, unit: str) -> str:
-    if value is None:
-        return "&mdash;"
-    if unit == "USD":
-        return f"${value:,.4f}" if value < 10 else f"${value:,.2f}"
-    text = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
-    return f"{text} {escape(unit)}".strip()
-
-
 def _kpi_html(kpi: Kpi) -> str:
     value = "" if kpi.value is None else repr(kpi.value)
     return (f'<div class="kpi" id="{kpi.id}" data-value="{value}">'
-            f'<div class="v">{_number(kpi.value, kpi.unit)}</div>'
+            f'<div class="v">{escape(kpi.text)}</div>'
             f'<div class="l">{escape(kpi.label)}</div></div>')
 
 
@@ -89,7 +80,7 @@ def _json_for_script(text: str) -> str:
 def dashboard_section(dashboard: Dashboard) -> tuple[str, str]:
     """(section HTML, chart-data script) for the dashboard."""
     sources = "".join(f"<li>{escape(source)}</li>" for source in dashboard.sources)
-    html = (f'<p class="sources">Time buckets of {dashboard.bucket_s} s (UTC). Sources:</p>'
+    html = (f'<p class="sources">Time buckets of {dashboard.bucket_text} (UTC). Sources:</p>'
             f'<ul class="sources">{sources}</ul>'
             f'<div class="kpis">{"".join(_kpi_html(k) for k in dashboard.kpis)}</div>'
             f'<div class="charts">{"".join(_chart_html(c) for c in dashboard.charts)}</div>')

@@ -1,8 +1,10 @@
 """``gateway-conformance report``: write the usage dashboard and the conformance matrix as one page.
 
-Either half is optional: ``--tables-dir`` (and ``--ledger``) give the dashboard,
-``--results`` gives the matrix; a second ``--results`` is the run after an upgrade, and the
-page shows what changed (also printed here, so a CI log carries it without opening the page).
+Either half is optional: ``--tables-dir`` (and ``--ledger``) give the dashboard, read with
+deltalake, or through Spark with ``--engine spark`` (``--spark-remote`` for the tables a Spark
+Connect server manages); ``--results`` gives the matrix; a second ``--results`` is the run
+after an upgrade, and the page shows what changed (also printed here, so a CI log carries it
+without opening the page).
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="catalog of the tables (default: the only one found)")
     parser.add_argument("--uc-schema", "--schema", dest="schema", metavar="S",
                         help="schema of the tables (default: the only one found)")
+    parser.add_argument("--engine", choices=("deltalake", "spark"), default="deltalake",
+                        help="read the tables through the engine that wrote them (default deltalake; "
+                             "spark needs the [spark] extra)")
+    parser.add_argument("--spark-remote", default=None, metavar="sc://HOST:PORT",
+                        help="with --engine spark: read the tables a Spark Connect server manages")
     parser.add_argument("--ledger", metavar="PATH",
                         help="gateway ledger JSON (GET /_admin/ledger of the mock, or a list of records)")
     parser.add_argument("--results", metavar="PATH", action="append", default=[],
@@ -48,7 +55,15 @@ def run(args: argparse.Namespace) -> int:
     if len(args.results) > 2:
         print("report: give --results at most twice (before, after)", file=sys.stderr)
         return 2
-    if args.tables_dir is None and args.ledger is None and not args.results:
+    if args.spark_remote is not None and args.engine != "spark":
+        print("report: --spark-remote reads through Spark: add --engine spark", file=sys.stderr)
+        return 2
+    if args.engine == "spark" and args.tables_dir is None and args.spark_remote is None:
+        print("report: --engine spark reads --tables-dir with a local session, or a Connect server's "
+              "tables with --spark-remote sc://HOST:PORT: give one", file=sys.stderr)
+        return 2
+    tables = args.tables_dir is not None or args.spark_remote is not None
+    if not tables and args.ledger is None and not args.results:
         print("report: nothing to show: give --tables-dir/--ledger and/or --results", file=sys.stderr)
         return 2
     if not Path(args.out).parent.is_dir():
@@ -58,10 +73,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         reports = with_profiles([load_report(path) for path in args.results], args.target)
         dashboard = None
-        if args.tables_dir is not None or args.ledger is not None:
+        if tables or args.ledger is not None:
             dashboard = load_dashboard(args.tables_dir, args.table_prefix, catalog=args.catalog,
-                                       schema=args.schema, ledger=args.ledger)
+                                       schema=args.schema, ledger=args.ledger, engine=args.engine,
+                                       spark_remote=args.spark_remote)
     except (ReportError, SourceError) as exc:
+        print(f"report: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:  # --engine spark without the extra
         print(f"report: {exc}", file=sys.stderr)
         return 2
     path = write_page(args.out, dashboard=dashboard, results=reports, title=args.title)
