@@ -100,8 +100,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sink-body-timeout", type=positive_or_zero, default=None, metavar="SECONDS",
                         help="the longest an OTLP body may take to arrive, else 408 (default 30)")
     parser.add_argument("--sink-min-body-rate", type=positive_or_zero, default=None, metavar="BYTES_PER_S",
-                        help="after 5 s, the slowest average an OTLP body may arrive at, else 408 "
+                        help="after 10 s, the slowest average an OTLP body may arrive at, else 408 "
                              "(default 16384; 0: no minimum)")
+    parser.add_argument("--sink-max-in-flight", type=int, default=None, metavar="N",
+                        help="OTLP requests decoded, mapped or committed at once, else 503 (default 64)")
     parser.add_argument("--sink-memory-budget", type=positive_or_zero, default=None, metavar="MIB",
                         help="OTLP body bytes (raw and inflated) all requests may hold at once, else 503 "
                              "(default 256; at least 60, three 20 MiB bodies)")
@@ -220,8 +222,11 @@ def sink_limits(args: argparse.Namespace) -> SinkLimits:
     from gateway_conformance.otlp.sink import SinkLimits
 
     flags = {"body_timeout_seconds": args.sink_body_timeout, "body_min_rate": args.sink_min_body_rate,
+             "max_in_flight": args.sink_max_in_flight,
              "memory_budget_bytes": None if args.sink_memory_budget is None
              else int(args.sink_memory_budget * 1024 * 1024)}
+    if args.sink_max_in_flight is not None and args.sink_max_in_flight < 1:
+        raise CommandError("--sink-max-in-flight must be 1 or more (the default is 64)")
     if args.sink_body_timeout == 0:
         raise CommandError("--sink-body-timeout must be more than 0 seconds (the default is 30)")
     try:

@@ -120,7 +120,10 @@ class SinkLimits:
     #: After the first ``body_rate_grace_seconds``, a body must arrive at this many bytes per
     #: second on average (0: no minimum). 16 KiB/s is a 128 kbit/s link; a trickle is slower.
     body_min_rate: float = 16 * 1024
-    body_rate_grace_seconds: float = 5.0
+    #: 10 s, the exporters' own default timeout: a body that has not arrived by then belongs to
+    #: a request its exporter has abandoned. (With 5 s, an overloaded run of ``./tasks load``
+    #: cut off one honest 200-byte body whose sender was starved of CPU.)
+    body_rate_grace_seconds: float = 10.0
     #: Raw and decompressed body bytes held by all requests together (503 past it). 256 MiB
     #: holds four requests of the largest size at once (each needs up to three times
     #: ``max_body_bytes``: raw, inflated pieces, joined) and thousands of ordinary exports.
