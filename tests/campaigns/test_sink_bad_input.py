@@ -48,6 +48,7 @@ from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, given, settings
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
+from campaign_scale import campaign_scale
 from gateway_conformance.otlp import strategies as otlp_st
 from gateway_conformance.otlp.decode import RESPONSE_TYPES, encode_json
 from gateway_conformance.otlp.protocol import UNPARSABLE_MESSAGE
@@ -66,19 +67,7 @@ from sink_wire import (
     status_message,
 )
 
-
-def _scale() -> float:
-    text = os.environ.get("GWC_CAMPAIGN_SCALE", "1")
-    try:
-        scale = float(text)
-    except ValueError:
-        raise pytest.UsageError(f"GWC_CAMPAIGN_SCALE={text!r} is not a number: give 1 (CI) or 10") from None
-    if not scale > 0:
-        raise pytest.UsageError(f"GWC_CAMPAIGN_SCALE={text!r} must be more than 0")
-    return scale
-
-
-SCALE = _scale()
+SCALE = campaign_scale()
 SEED = int(os.environ.get("GWC_CAMPAIGN_SEED", "14"))
 KIB = 1024
 #: Small bounds so bombs, drains and deadlines cost milliseconds; the rules are the same.

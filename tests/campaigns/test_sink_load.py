@@ -44,6 +44,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from campaign_scale import campaign_scale
 from gateway_conformance.otlp.decode import REQUEST_TYPES, RESPONSE_TYPES
 from gateway_conformance.otlp.signals import Signal
 from gateway_conformance.otlp.sink import ENDPOINTS, OTEL_PATH, TABLE_HEADER
@@ -51,7 +52,7 @@ from gateway_conformance.server import ServerHandle
 from gateway_conformance.tables.delta import read_table
 
 ROOT = Path(__file__).resolve().parents[2]
-SCALE = float(os.environ.get("GWC_CAMPAIGN_SCALE", "1") or 1)
+SCALE = campaign_scale()
 #: Small on purpose: with more exporters than slots the sink must shed, and shedding is checked.
 MAX_IN_FLIGHT = 8
 TOKEN_ENV = "GWC_LOAD_TOKEN"
