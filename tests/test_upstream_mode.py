@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from starlette.types import Receive, Scope, Send
 
+from buffering_proxy import BufferingProxy as Proxy
 from gateway_conformance.gateway.app import Gateway, GatewayConfig, create_gateway, new_token
 from gateway_conformance.gateway.markers import find_marker, new_marker
 from gateway_conformance.remote import RemoteClient
@@ -118,37 +118,6 @@ def test_admin_failure_is_one_sentence(mock: tuple[Gateway, str]) -> None:
 
 
 # --- timing: a forwarding proxy passes, a buffering one fails -----------------------------------
-
-class Proxy:
-    """A real reverse proxy in front of the mock that flushes every ``buffer`` bytes (0: each chunk)."""
-
-    def __init__(self, upstream: str, buffer: int) -> None:
-        self.upstream = upstream
-        self.buffer = buffer
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode(): v.decode() for k, v in scope["headers"] if k.lower() != b"host"}
-        async with httpx.AsyncClient(timeout=30) as http, http.stream(
-                scope["method"], self.upstream + scope["path"], content=body, headers=headers) as answer:
-            await send({"type": "http.response.start", "status": answer.status_code,
-                        "headers": [(k.encode(), v.encode()) for k, v in answer.headers.items()
-                                    if k.lower() not in ("content-length", "transfer-encoding")]})
-            held = b""
-            async for chunk in answer.aiter_raw():
-                held += chunk
-                if len(held) >= self.buffer:
-                    await send({"type": "http.response.body", "body": held, "more_body": True})
-                    held = b""
-            await send({"type": "http.response.body", "body": held, "more_body": False})
-
 
 def measure(url: str, admin: UpstreamAdmin) -> timing.Fidelity:
     """The timing check's measurement, through whatever serves ``url``."""

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         width = max(len(change.label) for change in lost)
         for change in lost:
             print(f"  {change.label:<{width}}  pass -> {change.new or 'missing'}"
-                  + (f"  {change.new_reason}" if change.new_reason else ""))
+                  + (f"  {' '.join(change.new_reason.split())}" if change.new_reason else ""))
     status = 0
     if diff.regressions:
         print(f"{len(diff.regressions)} regression(s)", file=sys.stderr)

@@ -67,7 +67,7 @@ class Timeouts:
         return httpx.Timeout(connect=self.connect, read=self.read, write=self.read, pool=self.connect)
 
 
-BODY_EXCERPT = 300  # bytes of a body quoted in a failure message
+BODY_EXCERPT = 200  # bytes of a body quoted in a failure message
 
 
 @dataclass
@@ -95,14 +95,16 @@ class Answer:
                 if f.severity == "error"]
 
     def describe(self) -> str:
-        """``POST /v1/messages -> 401: b'{"error": ...'``: what a failure message starts with."""
-        return f"{self.method} {self.path} -> {self.status}: {self.content[:BODY_EXCERPT]!r}"
+        """``POST /v1/messages -> 401``: the exchange a failure message starts with."""
+        return f"{self.method} {self.path} -> {self.status}"
 
     def require(self, condition: object, requirement: str) -> None:
-        """Fail the check with one sentence (the exchange, then what was required) unless
-        ``condition`` holds. Never a traceback: a gateway's odd answer is a finding."""
+        """Fail the check with one sentence unless ``condition`` holds: the exchange, what was
+        required, then the first bytes of the body (last, so a clipped reason keeps the rest).
+        Never a traceback: a gateway's odd answer is a finding, not a crash."""
         if not condition:
-            pytest.fail(f"{self.describe()}; required: {requirement}", pytrace=False)
+            pytest.fail(f"{self.describe()}: required {requirement}; body {self.content[:BODY_EXCERPT]!r}",
+                        pytrace=False)
 
     def field(self, *path: str | int, requirement: str) -> Any:
         """The JSON value at ``path`` (keys and list indexes), or a failure naming the

@@ -159,7 +159,7 @@ def format_diff(diff: ReportDiff) -> str:
         lines.append(f"{title} ({len(changes)}):")
         width = max(len(change.label) for change in changes)
         for change in changes:
-            why = _why(title, change)
+            why = " ".join(_why(title, change).split())  # one table line per change, whatever the reason
             lines.append(f"  {change.label:<{width}}  {change.old or '-':>5} -> {change.new or '-':<5}"
                          + (f"  {why}" if why else ""))
     lines.append(f"unchanged: {len(diff.unchanged)}")
