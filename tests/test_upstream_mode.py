@@ -4,8 +4,10 @@ judging a real forwarding proxy (passes) and a real 16 KiB-buffering proxy (fail
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,7 +17,7 @@ from gateway_conformance.gateway.app import Gateway, GatewayConfig, create_gatew
 from gateway_conformance.gateway.markers import find_marker, new_marker
 from gateway_conformance.remote import RemoteClient
 from gateway_conformance.server import ServerHandle
-from gateway_conformance.upstream import timing, wire
+from gateway_conformance.upstream import real_gateway, timing, wire
 from gateway_conformance.upstream.admin import UpstreamAdmin, UpstreamError
 
 TOKEN = new_token()
@@ -150,3 +152,28 @@ def test_timing_check_catches_a_buffering_proxy(mock: tuple[Gateway, str], admin
     assert bool(result.late()) is buffers, f"added ms per word: {result.added_ms}"
     if buffers:  # the first word waited for (nearly) the whole 1.2 s stream
         assert result.worst[1] > 1000
+
+
+# --- ./tasks real-gateways: the tally and the fail-closed start ---------------------------------
+
+def test_real_gateway_tally_files_expected_and_unclaimed() -> None:
+    results = [{"outcome": "pass"}, {"outcome": "xpass"}, {"outcome": "fail"}, {"outcome": "error"},
+               {"outcome": "xfail"}, {"outcome": "skip", "reason": "not claimed: gemini-cli"},
+               {"outcome": "skip", "reason": "needs a workspace URL"}]
+    counts = real_gateway.count(results)
+    assert counts.line("gw", "1.2") == "gw 1.2: 2 passed, 3 failed (1 expected), 1 skipped, 1 not claimed"
+    assert counts.claimed == 6
+
+
+def test_real_gateway_refuses_another_version_than_the_profiles(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """A pinned profile run against another installed version would credit the wrong release."""
+    (tmp_path / "gw.toml").write_text('name = "gw"\nversion = "1.0"\nurl = "http://127.0.0.1:9"\n'
+                                      '[upstream]\nurl = "http://127.0.0.1:9"\n')
+    (tmp_path / "launch.toml").write_text(
+        'profile = "gw.toml"\ncommand = ["false"]\nready = "/"\nupstream_token_env = "T"\n'
+        f'version = ["{sys.executable}", "-c", "print(\'2.0\')"]\n')
+    assert real_gateway.main([str(tmp_path / "launch.toml")]) == 2
+    assert capsys.readouterr().out.strip() == (
+        "real-gateways: gw 2.0 is installed, the profile gw.toml says 1.0: reinstall (gw is pinned) "
+        "or update the profile and its expected failures")
