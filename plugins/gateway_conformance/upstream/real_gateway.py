@@ -9,9 +9,12 @@
    admin routes (``[upstream] admin_token_env``), in the environment only;
 3. starts ``serve`` on the port of ``[upstream] url`` and the gateway's ``command``, waits
    until the gateway answers ``ready`` and reads its version with ``version``;
-4. runs ``pytest --conformance --target PROFILE`` (checks marked ``mock_only`` are not
-   selected: they judge the mock's own internals, never a gateway);
-5. prints, as its last line, ``NAME VERSION: N passed, M failed (E expected), S skipped,
+4. runs ``pytest --conformance --target PROFILE``; checks marked ``mock_only`` or
+   ``self_check`` are not selected (they judge the mock's internals or the suite's own
+   data, never a gateway), nor the modules the launch file's ``[ignore]`` names, each with
+   its reason printed;
+5. keeps the results and both logs in ``artifacts/real-gateways/NAME/`` and prints, as its
+   last line, ``NAME VERSION: N passed, M failed (E expected), S skipped,
    U not claimed`` and exits with pytest's status (an unexpected or stale expected failure
    fails it), or 1 when 10% or more of the claimed checks were skipped, or 2 when the
    gateway could not be started or its version is not the profile's.
@@ -25,6 +28,8 @@ The launch file (``examples/targets/litellm/launch.toml`` is the one shipped)::
     upstream_token_env = "GWC_UPSTREAM_TOKEN"
     [env]                                        # more environment for the gateway
     LITELLM_LOCAL_MODEL_COST_MAP = "True"
+    [ignore]                                     # suite modules not run, each with the reason
+    "test_x.py" = "why"
 """
 
 from __future__ import annotations
@@ -35,7 +40,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
@@ -47,9 +51,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from gateway_conformance.resources import suite_dir
+
 START_TIMEOUT = 240.0  # LiteLLM takes ~45 s to start on a busy 2-core machine
 MAX_SKIPPED_SHARE = 0.10
-DESELECT = "not mock_only and not spark and not browser and not agents"
+# The results and both processes' logs of the last run (CI keeps artifacts/).
+ARTIFACTS = Path("artifacts") / "real-gateways"
+DESELECT = "not mock_only and not self_check and not spark and not browser and not agents"
 
 
 class LaunchError(Exception):
@@ -65,6 +73,7 @@ class Launch:
     version: list[str]
     upstream_token_env: str
     env: dict[str, str]
+    ignore: dict[str, str]  # suite module -> why it is not run through this gateway
 
     @classmethod
     def read(cls, path: Path) -> Launch:
@@ -73,7 +82,8 @@ class Launch:
             return cls(folder=path.parent.resolve(), profile=(path.parent / data["profile"]).resolve(),
                        command=list(data["command"]), ready=str(data["ready"]),
                        version=list(data["version"]), upstream_token_env=str(data["upstream_token_env"]),
-                       env={str(k): str(v) for k, v in data.get("env", {}).items()})
+                       env={str(k): str(v) for k, v in data.get("env", {}).items()},
+                       ignore={str(k): str(v) for k, v in data.get("ignore", {}).items()})
         except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
             raise LaunchError(f"launch file {path}: {exc!r}; see gateway_conformance.upstream.real_gateway "
                               f"for its keys") from None
@@ -194,23 +204,27 @@ def run(launch_path: Path, pytest_args: Sequence[str]) -> int:
     if pinned and version != pinned:
         raise LaunchError(f"{name} {version} is installed, the profile {launch.profile.name} says {pinned}: "
                           f"reinstall ({name} is pinned) or update the profile and its expected failures")
-    with tempfile.TemporaryDirectory(prefix="gwc-real-") as tmp:
-        logs = Path(tmp)
-        with open(logs / "serve.log", "wb") as serve_log, open(logs / "gateway.log", "wb") as gateway_log, \
-                _process(_serve_command(_port(upstream["url"], "[upstream] url"), launch),
-                         env=env, cwd=launch.folder, log=serve_log) as serve, \
-                _process(launch.command, env=env, cwd=launch.folder, log=gateway_log) as gateway:
-            _wait_ready(upstream["url"].rstrip("/") + "/anthropic/", serve, logs / "serve.log")
-            _wait_ready(url.rstrip("/") + launch.ready, gateway, logs / "gateway.log")
-            report = logs / "report.json"
-            status = subprocess.run([sys.executable, "-m", "pytest", "--conformance", "--target",
-                                     str(launch.profile), "-m", DESELECT, "-p", "no:cacheprovider",
-                                     "--conformance-report", str(report), *pytest_args], env=env,
-                                    check=False).returncode
-        if not report.is_file():
-            print(f"{name} {version}: the run wrote no report (pytest exit {status})")
-            return status or 2
-        counts = count(json.loads(report.read_text(encoding="utf-8"))["results"])
+    ignored = [f"--ignore={suite_dir() / module}" for module in launch.ignore]
+    for module, why in launch.ignore.items():
+        print(f"real-gateways: {module} is not run through {name}: {why}")
+    logs = ARTIFACTS / str(name)
+    logs.mkdir(parents=True, exist_ok=True)
+    report = logs / "report.json"
+    report.unlink(missing_ok=True)
+    with open(logs / "serve.log", "wb") as serve_log, open(logs / "gateway.log", "wb") as gateway_log, \
+            _process(_serve_command(_port(upstream["url"], "[upstream] url"), launch),
+                     env=env, cwd=launch.folder, log=serve_log) as serve, \
+            _process(launch.command, env=env, cwd=launch.folder, log=gateway_log) as gateway:
+        _wait_ready(upstream["url"].rstrip("/") + "/anthropic/", serve, logs / "serve.log")
+        _wait_ready(url.rstrip("/") + launch.ready, gateway, logs / "gateway.log")
+        status = subprocess.run([sys.executable, "-m", "pytest", "--conformance", "--target",
+                                 str(launch.profile), "-m", DESELECT, "-p", "no:cacheprovider",
+                                 "--conformance-report", str(report), *ignored, *pytest_args], env=env,
+                                check=False).returncode
+    if not report.is_file():
+        print(f"{name} {version}: the run wrote no report (pytest exit {status}); logs in {logs}")
+        return status or 2
+    counts = count(json.loads(report.read_text(encoding="utf-8"))["results"])
     if status == 0 and counts.claimed and counts.skipped >= MAX_SKIPPED_SHARE * counts.claimed:
         print(f"{counts.skipped} of {counts.claimed} claimed checks were skipped (the bound is "
               f"{MAX_SKIPPED_SHARE:.0%}): the run did not judge the gateway enough")
