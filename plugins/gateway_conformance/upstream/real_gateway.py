@@ -176,11 +176,12 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     raise LaunchError(f"GET {url} did not answer 200 within {START_TIMEOUT:g} s; the log: {log}")
 
 
-def _serve_command(port: int, launch: Launch) -> list[str]:
+def _serve_command(port: int, launch: Launch, admin_env: str) -> list[str]:
     """``gateway-conformance serve`` of this interpreter: the upstream, accepting the token the
-    gateway's config reads from ``upstream_token_env``."""
+    gateway's config reads from ``upstream_token_env``, steered with the admin token."""
     return [sys.executable, "-m", "gateway_conformance.cli", "serve", "--json", "--no-sink",
-            "--port", str(port), "--token-env", launch.upstream_token_env]
+            "--gateway-port", str(port), "--token-env", launch.upstream_token_env,
+            "--admin-token-env", admin_env]
 
 
 def run(launch_path: Path, pytest_args: Sequence[str]) -> int:
@@ -194,9 +195,9 @@ def run(launch_path: Path, pytest_args: Sequence[str]) -> int:
     env = {**os.environ, **launch.env}
     token_env = profile.get("token_env", "GATEWAY_CONFORMANCE_TOKEN")
     admin_env = upstream.get("admin_token_env", "GATEWAY_CONFORMANCE_ADMIN_TOKEN")
-    upstream_token = f"gwc-upstream-{secrets.token_urlsafe(18)}"
-    env.update({token_env: f"sk-gwc-{secrets.token_urlsafe(18)}", launch.upstream_token_env: upstream_token,
-                admin_env: upstream_token})  # serve's admin routes accept its token (contract C2 refines)
+    env.update({token_env: f"sk-gwc-{secrets.token_urlsafe(18)}",
+                launch.upstream_token_env: f"gwc-upstream-{secrets.token_urlsafe(18)}",
+                admin_env: f"gwc-admin-{secrets.token_urlsafe(18)}"})
     version = subprocess.run(launch.version, env=env, cwd=launch.folder, capture_output=True, text=True,
                              check=False).stdout.strip()
     if not version:
@@ -212,7 +213,7 @@ def run(launch_path: Path, pytest_args: Sequence[str]) -> int:
     report = logs / "report.json"
     report.unlink(missing_ok=True)
     with open(logs / "serve.log", "wb") as serve_log, open(logs / "gateway.log", "wb") as gateway_log, \
-            _process(_serve_command(_port(upstream["url"], "[upstream] url"), launch),
+            _process(_serve_command(_port(upstream["url"], "[upstream] url"), launch, admin_env),
                      env=env, cwd=launch.folder, log=serve_log) as serve, \
             _process(launch.command, env=env, cwd=launch.folder, log=gateway_log) as gateway:
         _wait_ready(upstream["url"].rstrip("/") + "/anthropic/", serve, logs / "serve.log")
