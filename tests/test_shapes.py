@@ -140,3 +140,16 @@ def test_retry_after_must_be_seconds_or_an_http_date(value: str, ok: bool) -> No
     findings = check_raw("anthropic", "POST", "/v1/messages", 429, {**JSON, "Retry-After": value},
                          _ANTHROPIC_429)
     assert [f.check for f in findings] == ([] if ok else ["error.retry-after"]), findings
+
+
+def test_replay_does_not_judge_the_media_type_of_a_bodiless_head() -> None:
+    """Claude Code's HEAD on its base URL only asks "are you there": a gateway answering its
+    root with an HTML page (LiteLLM) where the recording had JSON serves the agent as well."""
+    from gateway_conformance.traffic.cassette import RecordedRequest, RecordedResponse
+    from gateway_conformance.traffic.shapes import compare
+
+    recorded = RecordedResponse(200, {"content-type": "application/json"})
+    html = RecordedResponse(200, {"content-type": "text/html; charset=utf-8"})
+    assert compare("anthropic", RecordedRequest("HEAD", "/"), recorded, html) == []
+    assert "content-type" in {f.check for f in compare("anthropic", RecordedRequest("GET", "/v1/models"),
+                                                        recorded, html)}
