@@ -15,6 +15,8 @@ from gateway_conformance.resources import data_dir
 from gateway_conformance.traffic.cassette import Cassette
 from gateway_conformance.traffic.scaffold import default_agents_dir
 
+pytest_plugins = ["pytester"]
+
 # Sends a JSON body whose text is not the compact encoding (spaces, key order kept).
 CLIENT = '''
 import os, sys, httpx
@@ -64,3 +66,13 @@ def test_cassette_keeps_request_json_as_data_and_rerecord_has_no_absolute_path(
     assert str(tmp_path) not in rerecord, rerecord
     assert "--agents-dir ../elsewhere/agents" in rerecord and "--script turns.json" in rerecord
     assert rerecord.endswith(" client.py")
+
+
+
+def test_an_agent_folder_without_cassettes_fails_not_passes_silently(pytester: pytest.Pytester) -> None:
+    agents = pytester.path / "agents"
+    assert cli.main(["new-agent", "quiet_agent", "--surface", "cursor", "--dir", str(agents)]) == 0
+    result = pytester.runpytest_subprocess("--conformance", "--agents-dir", str(agents), "-k", "quiet_agent",
+                                           "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    assert "has no cassettes/*.json, so nothing of this agent is checked" in result.stdout.str()
