@@ -16,6 +16,7 @@ import pytest
 
 from gateway_conformance.remote import Answer, RemoteClient
 from gateway_conformance.target import AGENT_SURFACES, Target
+from gateway_conformance.upstream import wire
 
 AGENTS = [pytest.param(agent, id=agent) for agent in AGENT_SURFACES]
 # A long answer from any model, and from the mock (its echo responder honours this prompt).
@@ -38,33 +39,13 @@ BURST_GAP_MS = 1.0
 MIN_BURSTS = 10
 
 
-def generate(surface: str, model: str, prompt: str, *, stream: bool, max_tokens: int = 512,
-             ) -> tuple[str, dict[str, Any]]:
-    """(path under the surface's base URL, body) of one user turn, as the agent would send it."""
-    turn = [{"role": "user", "content": prompt}]
-    if surface == "anthropic":
-        return "/v1/messages", {"model": model, "max_tokens": max_tokens, "stream": stream, "messages": turn}
-    if surface == "openai":
-        return "/responses", {"model": model, "input": prompt, "stream": stream,
-                              "max_output_tokens": max_tokens}
-    if surface == "cursor":
-        return "/chat/completions", {"model": model, "stream": stream, "max_tokens": max_tokens,
-                                     "messages": turn}
-    if surface == "gemini":
-        method = "streamGenerateContent?alt=sse" if stream else "generateContent"
-        return (f"/v1beta/models/{model}:{method}",
-                {"contents": [{"role": "user", "parts": [{"text": prompt}]}],
-                 "generationConfig": {"maxOutputTokens": max_tokens}})
-    raise AssertionError(f"no request shape for surface {surface!r}")
-
-
 MODELS_PATH = {"anthropic": "/v1/models", "openai": "/models", "cursor": "/models",
                "gemini": "/v1beta/models"}
 
 
 def ask(client: RemoteClient, surface: str, model: str, prompt: str, *, stream: bool,
         token: str | None = None, **kw: Any) -> Answer:
-    path, body = generate(surface, model, prompt, stream=stream, **kw)
+    path, body = wire.request(surface, model, prompt, stream=stream, **kw)
     return client.request("POST", path, json=body, **({"token": token} if token else {}))
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway_conformance import expectations, preflight, secret
+from gateway_conformance import cost, expectations, preflight, secret
 from gateway_conformance import target as target_profile
 from gateway_conformance.pytest_fixtures.agents import *  # noqa: F403  (fixtures, matrix summary)
 from gateway_conformance.pytest_fixtures.gateway import *  # noqa: F403  (fixtures)
@@ -99,6 +99,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     preflight.configure(config)  # token, reachability, extras: stop now rather than skip everything
     expectations.configure(config)  # the profile's claims and expected failures
+    cost.configure(config)  # tokens the target reported, per check and in total
     suite = suite_dir()
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         config.args[:] = [str(suite)]  # no paths given: `pytest --conformance` means "run the suite"

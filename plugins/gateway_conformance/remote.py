@@ -23,6 +23,7 @@ from typing import Any, Literal
 import httpx
 import pytest
 
+from gateway_conformance import cost
 from gateway_conformance.report.results import safe_url
 from gateway_conformance.secret import Secret, reveal
 from gateway_conformance.traffic import shapes
@@ -208,6 +209,7 @@ class RemoteClient:
         except _DeadlineExceeded:
             raise RemoteError("timeout", method, url,
                               f"the answer did not complete within {self.timeouts.total:g} s") from None
+        cost.record(recorded)
         return Answer(method, path, recorded, b"".join(bounded.chunks))
 
     def close(self) -> None:

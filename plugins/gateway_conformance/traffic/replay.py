@@ -33,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from gateway_conformance import cost
 from gateway_conformance.gateway.turns import GatewayError
 from gateway_conformance.secret import Secret, reveal
 from gateway_conformance.sse import SSEParser
@@ -443,6 +444,7 @@ def replay_as_client(cassette: Cassette, base_url: str, *, token: Secret | str |
                 with http.stream(req.method, url, params=query or None,
                                  headers=outgoing_headers(req, token), content=req.body_bytes()) as resp:
                     exchange.actual = read_response(resp, t0)
+                cost.record(exchange.actual)
             except httpx.HTTPError as exc:
                 exchange.findings.append(shapes.Finding("error", "transport", f"{req.method} {url}: {exc!r}",
                                                         cassette.name, n))

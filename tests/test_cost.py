@@ -1,0 +1,73 @@
+"""The cost of a run: the tokens the target reported, per check in the results and in total
+on the last line, read from each protocol's own usage (never estimated).
+
+Against the mock on 127.0.0.1, whose usage is exact and known from its ledger.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway_conformance.cost import usage_of
+from gateway_conformance.gateway.app import Gateway, GatewayConfig, create_gateway, new_token
+from gateway_conformance.remote import RemoteClient
+from gateway_conformance.secret import Secret
+from gateway_conformance.server import ServerHandle
+from gateway_conformance.target import AGENT_SURFACES, DEFAULT_BASE_PATHS, DOCUMENTED_MODELS
+from gateway_conformance.upstream import wire
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN_ENV = "GWC_COST_TOKEN"
+
+
+@pytest.fixture(scope="module")
+def mock() -> Iterator[tuple[Gateway, str, str]]:
+    token = new_token()
+    core = create_gateway(GatewayConfig(tokens={token: "t"}))
+    with ServerHandle(core, name="cost") as server:
+        yield core, server.url, token
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+@pytest.mark.parametrize("agent", list(AGENT_SURFACES))
+def test_usage_is_read_from_each_protocol(mock: tuple[Gateway, str, str], agent: str, stream: bool) -> None:
+    core, url, token = mock
+    surface = AGENT_SURFACES[agent]
+    core.reset()
+    with RemoteClient(url + DEFAULT_BASE_PATHS[surface], Secret(token)) as client:
+        path, body = wire.request(surface, DOCUMENTED_MODELS[agent], "Say ready.", stream=stream)
+        answer = client.request("POST", path, json=body)
+    assert answer.status == 200
+    (record,) = core.ledger.records()
+    usage = usage_of(answer.response)
+    assert (usage.input, usage.output) == (record.input_tokens, record.output_tokens) != (0, 0)
+
+
+def test_each_check_records_its_tokens_and_the_run_prints_the_total(mock: tuple[Gateway, str, str],
+                                                                     tmp_path: Path) -> None:
+    _, url, token = mock
+    report = tmp_path / "r.json"
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--conformance",
+               "conformance/test_target_surfaces.py", "-k", "json_grammar or bad_token", "--gateway-url", url,
+               "--token-env", TOKEN_ENV, "--conformance-report", str(report)]
+    result = subprocess.run(command, cwd=ROOT, env={**os.environ, TOKEN_ENV: token}, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:]
+    results = json.loads(report.read_text())["results"]
+    spent = {r["nodeid"].rsplit("::", 1)[-1]: r["evidence"]["facts"] for r in results}
+    generating = [f for name, f in spent.items() if "json_grammar" in name]
+    assert len(generating) == 4 and all(int(f["tokens.input"]) > 0 and int(f["tokens.output"]) > 0
+                                        for f in generating)
+    assert not any("tokens.input" in f for name, f in spent.items() if "bad_token" in name)  # 401: none
+    total_in, total_out = (sum(int(f[k]) for f in generating) for k in ("tokens.input", "tokens.output"))
+    line = next(x for x in result.stdout.splitlines() if "the target reported" in x)
+    assert re.search(rf"reported {total_in + total_out} tokens \({total_in} input, {total_out} output\) "
+                     rf"over 4 checks", line), line
