@@ -158,16 +158,35 @@ def test_retry_after_passes_through(client: RemoteClient, surface: str, model: s
                                      f"{RETRY_AFTER!r}")
 
 
+@pytest.mark.parametrize("stream", [pytest.param(False, id="json"), pytest.param(True, id="stream")])
 def test_usage_is_the_upstreams(client: RemoteClient, surface: str, model: str, upstream: UpstreamAdmin,
-                                ) -> None:
+                                stream: bool) -> None:
     """The token counts the agent sees (and bills by) are the ones the provider reported."""
     marker = new_marker()
     upstream.script(marker, text="Counted.", input_tokens=USAGE[0], output_tokens=USAGE[1])
-    answer = send(client, surface, model, f"{marker} Say ok.")
+    answer = send(client, surface, model, f"{marker} Say ok.", stream=stream)
     assert_ok(answer)
-    got = wire.usage(surface, answer.json)
+    got = (wire.stream_usage(surface, [data for _, data in wire.stream_data(answer)]) if stream
+           else wire.usage(surface, answer.json))
     assert got == USAGE, (f"{where(answer)}: usage (input, output) is {got}, the upstream reported {USAGE}: "
                           f"{wire.first_bytes(answer)}")
+
+
+def test_dropped_connection_is_an_error(client: RemoteClient, surface: str, model: str,
+                                        upstream: UpstreamAdmin) -> None:
+    """A provider that drops the connection unanswered is an error to the agent (a 5xx or a broken
+    connection), never an empty success, and the gateway serves the next request."""
+    marker = new_marker()
+    upstream.fault(marker, drop_connection=True)
+    try:
+        answer = send(client, surface, model, f"{marker} Say ok.")
+        assert answer.status >= 500, (f"{where(answer)}: the upstream dropped the connection without "
+                                      f"answering, the gateway must answer 5xx: {wire.first_bytes(answer)}")
+    except RemoteError as exc:
+        assert exc.kind in ("protocol", "transport"), str(exc)
+    after = send(client, surface, model, f"{new_marker()} Say ok.")
+    assert after.status == 200, (f"{where(after)}: after one dropped upstream connection the next request "
+                                 f"failed: {wire.first_bytes(after)}")
 
 
 def test_concurrent_streams_not_mixed(client: RemoteClient, surface: str, model: str,

@@ -8,6 +8,7 @@ check runs on the embedded mock, on ``serve`` and through a real gateway.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -51,6 +52,30 @@ def usage(surface: str, body: Any) -> tuple[int | None, int | None]:
     if surface == "cursor":
         return counts.get("prompt_tokens"), counts.get("completion_tokens")
     return counts.get("input_tokens"), counts.get("output_tokens")
+
+
+def stream_usage(surface: str, datas: Iterable[str]) -> tuple[int | None, int | None]:
+    """(input, output) tokens a stream reports, where each protocol puts them: Anthropic's
+    ``message_start`` and last ``message_delta``, Responses' ``response.completed``, the last
+    Chat chunk with ``usage`` (``stream_options.include_usage``), the last Gemini chunk."""
+    found: tuple[int | None, int | None] = (None, None)
+    for data in datas:
+        try:
+            event = json.loads(data)
+        except ValueError:
+            continue  # [DONE] and the like
+        if not isinstance(event, dict):
+            continue
+        kind = event.get("type")
+        if surface == "anthropic" and kind == "message_start":
+            found = ((event.get("message") or {}).get("usage") or {}).get("input_tokens"), found[1]
+        elif surface == "anthropic" and kind == "message_delta":
+            found = found[0], (event.get("usage") or {}).get("output_tokens")
+        elif surface == "openai" and kind == "response.completed":
+            found = usage("openai", event.get("response"))
+        elif surface in ("cursor", "gemini") and ("usage" in event or "usageMetadata" in event):
+            found = usage(surface, event)
+    return found
 
 
 def text(surface: str, body: Any) -> str:
