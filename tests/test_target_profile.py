@@ -8,6 +8,7 @@ from inside a nested pytest run through the ``target`` and ``gateway_urls`` fixt
 from __future__ import annotations
 
 import json
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from gateway_conformance.expectations import load_expected
 from gateway_conformance.remote import RemoteClient
 from gateway_conformance.server import ServerHandle
 from gateway_conformance.target import DEFAULT_BASE_PATHS, DOCUMENTED_MODELS
@@ -116,12 +118,14 @@ def test_a_wrong_profile_stops_with_the_file_and_key(tmp_path: Path, text: str, 
 
 
 def test_the_shipped_examples_load() -> None:
-    files = sorted(EXAMPLES.rglob("*.toml"))
-    profiles = [f for f in files if not f.name.endswith(".expected.toml")]
-    assert any(f.name == "embedded.toml" for f in profiles)
+    """Every shipped profile (a TOML file with a gateway ``url``) and its expected failures."""
+    profiles = [f for f in sorted(EXAMPLES.rglob("*.toml")) if "url" in tomllib.loads(f.read_text())]
+    assert {"embedded.toml", "litellm.toml"} <= {f.name for f in profiles}
     for path in profiles:
         target = load_target_file(path)
         assert target.name and target.gateway_url, path
+        if target.expected_failures:
+            assert load_expected(target.expected_failures), target.expected_failures
 
 
 def test_the_command_line_overrides_the_profile(pytester: pytest.Pytester, tmp_path: Path) -> None:
