@@ -289,7 +289,7 @@ class OtlpSink:
         is raised from a local variable, sits in a reference cycle (exception -> traceback ->
         frame -> exception) that keeps the request's buffers (raw body, rows) alive until a
         garbage collection, which an idle server may never run: 64 refused bombs once held
-        1.6 GiB that way. ``handle`` raises it once these frames are gone."""
+        1.6 GiB that way. ``handle`` answers it once these frames are gone."""
         mapped = await anyio.to_thread.run_sync(self._map, signal, raw, encoding, media_type, lease,
                                                 limiter=self._map_limiter)
         if isinstance(mapped, OtlpError):
