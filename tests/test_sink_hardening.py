@@ -108,17 +108,17 @@ def test_error_messages_echo_a_bounded_part_of_the_input(sink: SinkHandle) -> No
 # Item 3: body deadlines and in-flight slots ---------------------------------------------------------
 
 def test_trickling_bodies_hold_no_in_flight_slot(tmp_path: Path) -> None:
-    """Four connections send a head and 10 of 1000 bytes; the sink allows two requests in flight."""
-    with start_sink(tmp_path, "slots", [TOKEN], limits=SinkLimits(max_in_flight=2)) as sink, \
-            ExitStack() as stack:
-        for _ in range(4):
+    """The issue's case: 64 connections (the default in-flight limit) send a head and 10 of
+    1000 bytes, and stop there."""
+    with start_sink(tmp_path, "slots", [TOKEN]) as sink, ExitStack() as stack:
+        for _ in range(SinkLimits().max_in_flight):
             sock = stack.enter_context(connect(sink))
             sock.sendall(request_head(sink, framing="content-length: 1000") + b"\0" * 10)
-        time.sleep(0.3)  # the sink has read every head and started on every body
+        time.sleep(1)  # the sink has read every head and started on every body
         response = httpx.post(sink.endpoint("metrics"), content=gauge(uuid.uuid4().hex),
                               headers=otlp_headers(sink), timeout=10)
         assert response.status_code == 200, (
-            f"with 4 bodies still arriving, an export answered {response.status_code} "
+            f"with 64 bodies still arriving, an export answered {response.status_code} "
             f"{response.content[:120]!r}; required 200 (a body in transit must not hold an in-flight slot)")
 
 
