@@ -24,8 +24,8 @@ import httpx
 import pytest
 
 from gateway_conformance.remote import ADVICE, Timeouts, classify
-from gateway_conformance.report.results import safe_url
 from gateway_conformance.resources import suite_dir
+from gateway_conformance.secret import safe_url
 from gateway_conformance.target import Target, set_target, target_of
 
 NOTHING_MEASURED = pytest.ExitCode.NO_TESTS_COLLECTED  # 5: "no tests ran", which is what happened

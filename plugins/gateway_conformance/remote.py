@@ -24,8 +24,7 @@ import httpx
 import pytest
 
 from gateway_conformance import cost
-from gateway_conformance.report.results import safe_url
-from gateway_conformance.secret import Secret, reveal
+from gateway_conformance.secret import Secret, reveal, safe_url
 from gateway_conformance.traffic import shapes
 from gateway_conformance.traffic.cassette import RecordedResponse
 from gateway_conformance.traffic.replay import read_response

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hmac
 import threading
+from urllib.parse import urlsplit, urlunsplit
 
 REDACTED = "[redacted]"
 MIN_SCRUB_LENGTH = 8
@@ -95,3 +96,15 @@ def scrub(text: str) -> str:
         if value in text:
             text = text.replace(value, REDACTED)
     return text
+
+
+def safe_url(url: str | None) -> str | None:
+    """A URL without userinfo, query or fragment: those are where credentials hide."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

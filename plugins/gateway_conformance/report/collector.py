@@ -50,9 +50,9 @@ from gateway_conformance.report.results import (
     Redactor,
     Report,
     clip,
-    safe_url,
     write_report,
 )
+from gateway_conformance.secret import safe_url
 from gateway_conformance.target import target_of
 
 MARKER = "conformance_check"

@@ -18,7 +18,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
-from urllib.parse import urlsplit, urlunsplit
 
 from gateway_conformance.secret import scrub
 
@@ -284,18 +283,6 @@ class Redactor:
         for pattern in _SECRET_PATTERNS:
             text = pattern.sub(lambda m: m.group(1) + _REDACTED, text)
         return text
-
-
-def safe_url(url: str | None) -> str | None:
-    """A URL without userinfo, query or fragment: those are where credentials hide."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def clip(text: str | None, limit: int, *, tail: bool = False) -> str | None:

@@ -14,8 +14,7 @@ from typing import Any
 
 import httpx
 
-from gateway_conformance.report.results import safe_url
-from gateway_conformance.secret import Secret, reveal
+from gateway_conformance.secret import Secret, reveal, safe_url
 
 ADMIN_TIMEOUT = 10.0
 # A gateway may still be writing the last bytes when its client is done: wait this long
