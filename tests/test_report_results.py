@@ -32,9 +32,9 @@ from gateway_conformance.report.results import (
     Report,
     ReportError,
     load_report,
-    safe_url,
     write_report,
 )
+from gateway_conformance.secret import safe_url
 
 pytest_plugins = ["pytester"]
 
