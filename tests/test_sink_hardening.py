@@ -187,9 +187,15 @@ def test_the_memory_budget_sheds_with_503_and_is_given_back(tmp_path: Path) -> N
         assert sink.sink.budget.high_water >= 330 * kib
 
 
-def test_a_budget_smaller_than_one_request_is_refused() -> None:
-    with pytest.raises(ValueError, match="memory budget"):
-        SinkLimits(max_body_bytes=10 * 1024 * 1024, memory_budget_bytes=1024 * 1024)
+@pytest.mark.parametrize(("limits", "words"), [
+    ({"max_body_bytes": 10 * 1024 * 1024, "memory_budget_bytes": 1024 * 1024}, "memory budget"),
+    ({"body_timeout_seconds": 0}, "body_timeout_seconds"),
+    ({"body_min_rate": -1}, "body_min_rate"),
+    ({"max_in_flight": 0}, "max_in_flight"),
+])
+def test_limits_that_would_refuse_everything_are_refused(limits: dict[str, float], words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        SinkLimits(**limits)  # type: ignore[arg-type]
 
 
 def test_refused_bodies_free_their_buffers_without_the_garbage_collector(tmp_path: Path) -> None:

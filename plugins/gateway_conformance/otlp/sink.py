@@ -130,6 +130,12 @@ class SinkLimits:
     memory_budget_bytes: int = 256 * 1024 * 1024
 
     def __post_init__(self) -> None:
+        if not self.body_timeout_seconds > 0:
+            raise ValueError(f"body_timeout_seconds must be more than 0, got {self.body_timeout_seconds}")
+        if self.body_min_rate < 0 or self.body_rate_grace_seconds < 0:
+            raise ValueError("body_min_rate and body_rate_grace_seconds must be 0 or more")
+        if self.max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be 1 or more, got {self.max_in_flight}")
         if self.memory_budget_bytes < 3 * self.max_body_bytes:
             raise ValueError(f"the memory budget ({self.memory_budget_bytes} bytes) must hold one request "
                              f"of the largest size: at least 3 x max_body_bytes = {3 * self.max_body_bytes}")
