@@ -38,6 +38,7 @@ def test_options_are_in_one_group_in_help(pytester: pytest.Pytester) -> None:
 def test_state_is_reset_between_tests(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_isolation='''
 import httpx
+import pytest
 
 BODY = {"model": "databricks-claude-opus-4-6", "max_tokens": 16,
         "messages": [{"role": "user", "content": "hi"}]}
@@ -48,6 +49,7 @@ def post(urls, token):
                       headers={"authorization": f"Bearer {token.reveal()}"})
 
 
+@pytest.mark.gateway_allow_leftovers  # leaves state behind on purpose: the next test must not see it
 def test_dirty(gateway_urls, gateway_token, gateway_script, gateway_faults, gateway_policy,
                gateway_clock, gateway_ledger):
     gateway_script.text("scripted leftover")

@@ -15,6 +15,7 @@ import pytest
 
 from gateway_conformance import cost, expectations, preflight, secret
 from gateway_conformance import target as target_profile
+from gateway_conformance.pytest_fixtures import gateway as gateway_fixtures
 from gateway_conformance.pytest_fixtures.agents import *  # noqa: F403  (fixtures, matrix summary)
 from gateway_conformance.pytest_fixtures.gateway import *  # noqa: F403  (fixtures)
 from gateway_conformance.pytest_fixtures.sink import *  # noqa: F403  (fixtures)
@@ -40,6 +41,8 @@ MARKERS = {
     "spark": "needs the JVM Spark engine (pyspark + delta-spark)",
     "agents": "launches a real agent CLI from ./node_modules",
     "browser": "drives headless Chromium",
+    gateway_fixtures.LEFTOVERS_MARKER: "the test leaves scripted turns or faults unused on purpose "
+                                       "(else each one left fails the test, listed)",
 }
 
 
@@ -137,8 +140,12 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None],
                               ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Every known token out of the report before the terminal, JUnit or the results see it."""
-    return scrub_report((yield))
+    """Every known token out of the report before the terminal, JUnit or the results see it;
+    and a failed setup or call noted, so its leftovers do not add a second error."""
+    report = scrub_report((yield))
+    if report.when in ("setup", "call") and report.failed:
+        item.stash[gateway_fixtures.TEST_FAILED] = True
+    return report
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -117,6 +117,20 @@ class Fault:
         return GatewayError(self.status, kind, self.message or _MESSAGE_BY_KIND[kind],
                             retry_after=self.retry_after)
 
+    def describe(self) -> str:
+        """For a leftover's message: what it does and which requests it waits for."""
+        if self.drop_connection:
+            what = "dropped connection"
+        elif self.status is not None:
+            what = f"status {self.status}"
+        elif self.cut_after_events is not None:
+            what = f"cut after {self.cut_after_events} events"
+        elif self.malformed_after_events is not None:
+            what = f"malformed after {self.malformed_after_events} events"
+        else:
+            what = f"delay {self.delay_first_byte:g} s"
+        return what + _filters(self.surface, self.marker, path=self.path, kind=self.kind)
+
     def label(self) -> str:
         """A short name for the ledger: which part of the fault shaped the response."""
         if self.drop_connection:
@@ -128,6 +142,15 @@ class Fault:
         if self.malformed_after_events is not None:
             return f"malformed:{self.malformed_after_events}"
         return "delay"
+
+
+def _filters(surface: str | None, marker: str | None, *, path: str | None = None,
+             kind: str | None = "generate") -> str:
+    """`` on gemini for marker m`` and the like: which requests a queued item waits for."""
+    parts = [f" on {surface}" if surface else "", f" at *{path}*" if path else "",
+             f" ({kind or 'any'} requests)" if kind != "generate" else "",
+             f" for marker {marker}" if marker else ""]
+    return "".join(parts)
 
 
 class FaultQueue:

@@ -116,6 +116,18 @@ class ScriptedTurn:
     surface: str | None = None
     marker: str | None = None
 
+    def describe(self) -> str:
+        """For a leftover's message: ``text 'abc'``, ``error 503 on gemini``, ``tool call f``."""
+        if self.error is not None:
+            what = f"error {self.error.status}"
+        elif self.reply is not None and self.reply.tool_calls:
+            what = "tool call " + ", ".join(call.name for call in self.reply.tool_calls)
+        else:
+            text = self.reply.text if self.reply is not None else ""
+            what = f"text {text[:40] + '...' if len(text) > 40 else text!r}"
+        return what + (f" on {self.surface}" if self.surface else "") + (
+            f" for marker {self.marker}" if self.marker else "")
+
     def matches(self, request: ChatRequest) -> bool:
         return ((self.surface is None or self.surface == request.surface)
                 and (self.marker is None or self.marker == request.marker))
@@ -200,6 +212,10 @@ class ScriptedResponder:
 
     def pending(self) -> int:
         return len(self._queue)
+
+    def queued(self) -> list[ScriptedTurn]:
+        with self._lock:
+            return list(self._queue)
 
     def clear(self) -> None:
         with self._lock:

@@ -30,6 +30,7 @@ from gateway_conformance.server import ServerHandle
 from gateway_conformance.target import external_token, target_of
 
 __all__ = [
+    "LEFTOVERS_MARKER",
     "RunningGateway",
     "clean_gateway",
     "gateway",
@@ -121,12 +122,40 @@ def gateway_restricted_token(gateway: RunningGateway) -> Secret:
     return gateway.restricted_token
 
 
+#: Marks a test that leaves scripted turns or faults unused on purpose.
+LEFTOVERS_MARKER = "gateway_allow_leftovers"
+#: Set by the plugin when a test's setup or call failed: its leftovers are no news then.
+TEST_FAILED = pytest.StashKey[bool]()
+
+
+def leftovers(core: Gateway) -> str | None:
+    """The sentence naming every scripted turn and fault still queued, or None."""
+    turns, faults = core.script.queued(), core.faults.pending()
+    if not turns and not faults:
+        return None
+    parts = []
+    if turns:
+        parts.append(f"{len(turns)} scripted turn{'s' * (len(turns) != 1)} never requested: "
+                     + "; ".join(turn.describe() for turn in turns))
+    if faults:
+        parts.append(f"{len(faults)} fault{'s' * (len(faults) != 1)} never fired: "
+                     + "; ".join(fault.describe() for fault in faults))
+    return (". ".join(parts) + ". A reply or fault the test never met proves nothing: send the requests "
+            f"they were queued for, or mark the test @pytest.mark.{LEFTOVERS_MARKER} if that is intended.")
+
+
 @pytest.fixture
-def clean_gateway(gateway: RunningGateway) -> Iterator[Gateway]:
-    """The mock's core, reset before and after the test."""
+def clean_gateway(request: pytest.FixtureRequest, gateway: RunningGateway) -> Iterator[Gateway]:
+    """The mock's core, reset before and after the test. A scripted turn or fault still
+    queued when a passing test ends fails it, listed (unless marked ``gateway_allow_leftovers``)."""
     gateway.core.reset()
     yield gateway.core
+    node = request.node
+    strict = not (node.get_closest_marker(LEFTOVERS_MARKER) or node.stash.get(TEST_FAILED, False))
+    message = leftovers(gateway.core) if strict else None
     gateway.core.reset()
+    if message:
+        pytest.fail(message, pytrace=False)
 
 
 @pytest.fixture
