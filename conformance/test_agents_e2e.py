@@ -67,6 +67,7 @@ class RecordingResponder:
 
 # --- one prompt through the gateway -----------------------------------------------------------
 
+@pytest.mark.check("agents.cli.answers")
 @pytest.mark.parametrize("name", CLIS)
 def test_generated_config_answers_through_the_gateway(name: str, run_agent: AgentRunner,
                                                       gateway_script: ScriptedResponder,
@@ -100,6 +101,7 @@ def test_generated_config_answers_through_the_gateway(name: str, run_agent: Agen
 
 # --- a tool-use round trip --------------------------------------------------------------------
 
+@pytest.mark.check("agents.cli.tool-round-trip")
 @pytest.mark.parametrize("name", CLIS)
 def test_tool_call_round_trip_writes_a_file(name: str, run_agent: AgentRunner, tmp_path: Any,
                                             gateway_script: ScriptedResponder, clean_gateway: Gateway,
@@ -125,6 +127,7 @@ def test_tool_call_round_trip_writes_a_file(name: str, run_agent: AgentRunner, t
 
 # --- failure handling -------------------------------------------------------------------------
 
+@pytest.mark.check("agents.cli.retries-429")
 @pytest.mark.parametrize("name", CLIS)
 def test_429_with_retry_after_is_retried(name: str, run_agent: AgentRunner,
                                          gateway_script: ScriptedResponder, gateway_faults: FaultQueue,
@@ -146,6 +149,7 @@ def test_429_with_retry_after_is_retried(name: str, run_agent: AgentRunner,
     assert waited >= 0.9, f"retried after {waited:.2f}s despite Retry-After: 1"
 
 
+@pytest.mark.check("agents.cli.auth-error")
 @pytest.mark.parametrize("name", CLIS)
 def test_rejected_token_fails_with_an_auth_error(name: str, run_agent: AgentRunner,
                                                  gateway_ledger: Ledger) -> None:
@@ -167,16 +171,18 @@ def _matrix_cases() -> list[Any]:
         for inst in launch.installations(spec):
             for layout in ("documented", "generated"):
                 expected = layout == "generated" or spec.documented_works(inst.version)
-                mark = pytest.mark.conformance_check(agent=kebab(name), check="config-compat", config=layout)
+                mark = pytest.mark.check(agent=kebab(name), config=layout)
                 cases.append(pytest.param(name, inst.version, layout, expected, marks=mark,
                                           id=f"{kebab(name)}-{inst.version}-{layout}"))
     if not cases:
-        cases.append(pytest.param(None, None, None, None, marks=pytest.mark.skip(
-            reason=f"no agent CLI installed: {launch.install_hint(launch.default_node_modules())}"),
-            id="none-installed"))
+        skip = pytest.mark.skip(
+            reason=f"no agent CLI installed: {launch.install_hint(launch.default_node_modules())}")
+        cases += [pytest.param(name, None, None, None, marks=[skip, pytest.mark.check(agent=kebab(name))],
+                               id=f"{kebab(name)}-none-installed") for name in CLIS]
     return cases
 
 
+@pytest.mark.check("agents.config.compatibility")
 @pytest.mark.parametrize(("name", "version", "layout", "expected_pass"), _matrix_cases())
 def test_config_compatibility_matrix(name: str, version: str, layout: str, expected_pass: bool,
                                      run_agent: AgentRunner, gateway_script: ScriptedResponder,
@@ -221,6 +227,7 @@ def _rows(sink: SinkHandle, signal: str, service: str, *, settle: float = 10.0) 
         time.sleep(0.2)
 
 
+@pytest.mark.check("agents.telemetry.claude-code-matches-ledger")
 def test_claude_code_telemetry_lands_in_delta_and_matches_the_ledger(
         run_agent: AgentRunner, agent_sink: SinkHandle, gateway_ledger: Ledger) -> None:
     result = run_agent("claude_code", "Say something that is measured.", telemetry=True)
@@ -264,6 +271,7 @@ def _run_exporting(run_agent: AgentRunner, agent_sink: SinkHandle, agent: str, m
         f"{agent} exports OTLP as {media_type}; the sink acknowledged {dict(posted)}"
 
 
+@pytest.mark.check("agents.telemetry.gemini-cli-json-export")
 def test_gemini_cli_otlp_json_export_lands_in_all_three_tables(run_agent: AgentRunner, agent_sink: SinkHandle,
                                                                gateway_ledger: Ledger) -> None:
     _run_exporting(run_agent, agent_sink, "gemini_cli", "application/json")
@@ -279,6 +287,7 @@ def test_gemini_cli_otlp_json_export_lands_in_all_three_tables(run_agent: AgentR
     assert _rows(agent_sink, "spans", "gemini-cli"), "no Gemini CLI span rows"
 
 
+@pytest.mark.check("agents.telemetry.codex-export")
 def test_codex_otlp_export_lands_in_all_three_tables(run_agent: AgentRunner, agent_sink: SinkHandle) -> None:
     _run_exporting(run_agent, agent_sink, "codex", "application/x-protobuf")
     assert "codex.api_request" in {r["name"] for r in _rows(agent_sink, "metrics", "codex_exec")}

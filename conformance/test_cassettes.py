@@ -22,10 +22,9 @@ import httpx
 import pytest
 
 from gateway_conformance.gateway.faults import Fault
-from gateway_conformance.report.results import SURFACE_AGENTS
 from gateway_conformance.resources import data_dir
 from gateway_conformance.secret import Secret
-from gateway_conformance.target import DEFAULT_BASE_PATHS, Target
+from gateway_conformance.target import AGENT_SURFACES, DEFAULT_BASE_PATHS, Target
 from gateway_conformance.traffic import shapes
 from gateway_conformance.traffic.cassette import Cassette, Interaction, iter_cassettes
 from gateway_conformance.traffic.redact import find_secrets
@@ -96,6 +95,7 @@ def refault(request: pytest.FixtureRequest) -> Iterator[object]:
     yield before_each
 
 
+@pytest.mark.check("gateway.replay.recorded-sessions")
 def test_replay_as_client(cassette: Cassette, gateway_urls: dict[str, str], gateway_token: Secret,
                           target: Target, refault: object) -> None:
     """The target accepts every recorded request and answers in the surface's shape. The
@@ -103,7 +103,8 @@ def test_replay_as_client(cassette: Cassette, gateway_urls: dict[str, str], gate
     surface = cassette.meta.surface
     profile = target.surface(surface)
     agent = cassette.meta.agent.replace("_", "-")
-    model = target.model(agent) if agent in target.models else target.model(SURFACE_AGENTS[surface])
+    documented = next(a for a, s in AGENT_SURFACES.items() if s == surface)  # a new agent's model
+    model = target.model(agent if agent in target.models else documented)
     base_path = profile.base_path if target.external else DEFAULT_BASE_PATHS[surface]
     aimed = retarget(cassette, model=model, recorded_prefix=DEFAULT_BASE_PATHS[surface],
                      base_path=base_path, auth=profile.auth, headers=profile.headers)
@@ -112,6 +113,7 @@ def test_replay_as_client(cassette: Cassette, gateway_urls: dict[str, str], gate
     assert not result.errors, result.report()
 
 
+@pytest.mark.self_check
 @pytest.mark.mock_only
 def test_replay_as_server(cassette: Cassette, gateway, clean_gateway) -> None:  # type: ignore[no-untyped-def]
     """The mock serves the recorded bytes back, and names the cassette on a miss."""

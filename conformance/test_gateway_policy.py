@@ -8,7 +8,6 @@ this file's own reading of its protocol, not against the mock's code.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -139,53 +138,38 @@ def test_every_registered_surface_has_a_shape() -> None:
     assert set(REGISTERED) == set(SHAPES), "add the new surface's request shape to SHAPES"
 
 
-def test_json_generate(call: Caller) -> None:
-    response = call.generate()
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    assert response.json()
-
-
-def test_streamed_generate_is_sse(call: Caller) -> None:
-    with call.stream() as response:
-        assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/event-stream")
-        events = _events(response.iter_raw())
-    payloads = [e.data for e in events if e.data and e.data != "[DONE]"]
-    assert len(payloads) >= 3
-    assert all(isinstance(json.loads(p), dict) for p in payloads)
-
-
+@pytest.mark.check("gateway.auth.missing-token")
 def test_missing_and_invalid_token_are_told_apart(call: Caller, shape: Shape) -> None:
     missing = _error(call.generate(token=None), 401, shape)
     invalid = _error(call.generate(token="not-a-valid-token"), 401, shape)
     assert json.dumps(missing) != json.dumps(invalid)
 
 
+@pytest.mark.check("gateway.policy.model-permission")
 @pytest.mark.mock_only
 def test_forbidden_model(call: Caller, shape: Shape, gateway_restricted_token: Secret) -> None:
     _error(call.generate(token=gateway_restricted_token), 403, shape)
 
 
-def test_unknown_model(call: Caller, shape: Shape) -> None:
-    _error(call.generate(model="no-such-model"), 404, shape)
-
-
+@pytest.mark.check("gateway.errors.malformed-json")
 def test_malformed_json_body(call: Caller, shape: Shape) -> None:
     path, _ = shape.request(shape.model, False)
     response = call.http.post(call.base + path, content=b"{not json", headers=call.headers())
     _error(response, 400, shape)
 
 
+@pytest.mark.check("gateway.errors.body-not-object")
 def test_body_that_is_not_an_object(call: Caller, shape: Shape) -> None:
     path, _ = shape.request(shape.model, False)
     _error(call.http.post(call.base + path, json=[1, 2], headers=call.headers()), 400, shape)
 
 
+@pytest.mark.check("gateway.errors.unknown-route")
 def test_unknown_route_under_prefix(call: Caller, shape: Shape) -> None:
     _error(call.http.get(call.base + "/definitely/not/here", headers=call.headers()), 404, shape)
 
 
+@pytest.mark.check("gateway.limits.qpm-retry-after")
 @pytest.mark.mock_only
 def test_qpm_limit_then_window_clears(call: Caller, shape: Shape, gateway_policy, gateway_clock) -> None:
     gateway_policy.set_limits(qpm=2)
@@ -200,6 +184,7 @@ def test_qpm_limit_then_window_clears(call: Caller, shape: Shape, gateway_policy
     assert call.generate().status_code == 200
 
 
+@pytest.mark.check("gateway.limits.tpm")
 @pytest.mark.mock_only
 def test_tpm_limit(call: Caller, shape: Shape, gateway_policy, gateway_clock, gateway_ledger) -> None:
     gateway_policy.set_limits(tpm=60)
@@ -213,6 +198,7 @@ def test_tpm_limit(call: Caller, shape: Shape, gateway_policy, gateway_clock, ga
     assert call.generate().status_code == 200
 
 
+@pytest.mark.check("gateway.limits.tpm-retry-after-exact")
 @pytest.mark.mock_only
 def test_tpm_retry_after_is_when_the_window_has_room(call: Caller, shape: Shape, gateway_policy,
                                                      gateway_clock, gateway_ledger) -> None:
@@ -235,6 +221,7 @@ def test_tpm_retry_after_is_when_the_window_has_room(call: Caller, shape: Shape,
     assert call.generate().status_code == 200, "room exactly at Retry-After"
 
 
+@pytest.mark.check("gateway.limits.per-token")
 @pytest.mark.mock_only
 def test_limits_are_per_token(call: Caller, gateway_policy, gateway_restricted_token: Secret) -> None:
     gateway_policy.set_limits(qpm=1)
@@ -244,6 +231,7 @@ def test_limits_are_per_token(call: Caller, gateway_policy, gateway_restricted_t
     assert call.generate(token=gateway_restricted_token).status_code == 200
 
 
+@pytest.mark.self_check
 @pytest.mark.mock_only
 @pytest.mark.parametrize("status", [400, 500, 503, 529])
 def test_injected_status_in_envelope(call: Caller, shape: Shape, gateway_faults, status: int) -> None:
@@ -252,6 +240,7 @@ def test_injected_status_in_envelope(call: Caller, shape: Shape, gateway_faults,
     assert call.generate().status_code == 200, "a fault fires once"
 
 
+@pytest.mark.self_check
 @pytest.mark.mock_only
 @pytest.mark.gateway_allow_leftovers  # the fault for another surface must stay queued: that is the check
 def test_fault_filtered_by_surface(call: Caller, surface: str, gateway_faults) -> None:
@@ -260,6 +249,7 @@ def test_fault_filtered_by_surface(call: Caller, surface: str, gateway_faults) -
     assert len(gateway_faults.pending()) == 1
 
 
+@pytest.mark.self_check
 @pytest.mark.mock_only
 def test_cut_stream_ends_without_clean_close(call: Caller, gateway_faults, gateway_ledger) -> None:
     gateway_faults.inject(cut_after_events=2)
@@ -273,6 +263,7 @@ def test_cut_stream_ends_without_clean_close(call: Caller, gateway_faults, gatew
     assert record.fault == "cut:2" and record.events == 2
 
 
+@pytest.mark.self_check
 @pytest.mark.mock_only
 def test_dropped_connection_sends_nothing(call: Caller, gateway_faults, gateway_ledger) -> None:
     gateway_faults.inject(drop_connection=True)
@@ -282,6 +273,7 @@ def test_dropped_connection_sends_nothing(call: Caller, gateway_faults, gateway_
     assert call.generate().status_code == 200, "the server keeps serving"
 
 
+@pytest.mark.check("gateway.faults.malformed-event-not-repaired")
 @pytest.mark.mock_only
 def test_malformed_chunk(call: Caller, gateway_faults) -> None:
     gateway_faults.inject(malformed_after_events=1)
@@ -293,22 +285,7 @@ def test_malformed_chunk(call: Caller, gateway_faults) -> None:
     assert all(json.loads(e.data) for e in events[2:] if e.data and e.data != "[DONE]")
 
 
-@pytest.mark.mock_only
-def test_first_event_arrives_before_last_is_produced(call: Caller, gateway_faults, gateway_script,
-                                                     gateway_ledger) -> None:
-    gateway_script.text("alpha beta gamma delta epsilon zeta")
-    gateway_faults.inject(delay_between_events=0.03)
-    parser = SSEParser()
-    first_at: float | None = None
-    with call.stream() as response:
-        for chunk in response.iter_raw():
-            if parser.feed(chunk) and first_at is None:
-                first_at = time.perf_counter()
-    (record,) = gateway_ledger.records()
-    assert first_at is not None and record.events >= 5
-    assert first_at < record.produced_at[-1]
-
-
+@pytest.mark.check("gateway.usage.first-byte-latency")
 @pytest.mark.mock_only
 def test_delay_before_first_byte(call: Caller, gateway_faults, gateway_ledger) -> None:
     gateway_faults.inject(delay_first_byte=0.2)
@@ -328,6 +305,7 @@ def test_delay_before_first_byte(call: Caller, gateway_faults, gateway_ledger) -
     ("OpenAI/Python 3.57.0", "openai-sdk"),
     ("something-else/1.0", "unknown"),
 ])
+@pytest.mark.check("gateway.usage.request-record")
 def test_ledger_record(call: Caller, surface: str, shape: Shape, gateway_ledger, gateway_token: Secret,
                        user_agent: str, agent: str) -> None:
     response = call.generate(**{"user-agent": user_agent, "x-databricks-request-tags": '{"team": "ml"}',
@@ -342,6 +320,7 @@ def test_ledger_record(call: Caller, surface: str, shape: Shape, gateway_ledger,
     assert gateway_token.reveal() not in json.dumps(record.to_dict())
 
 
+@pytest.mark.check("gateway.usage.errors-recorded")
 @pytest.mark.mock_only
 def test_errors_are_recorded_too(call: Caller, gateway_ledger) -> None:
     call.generate(token="not-a-valid-token")
@@ -351,18 +330,21 @@ def test_errors_are_recorded_too(call: Caller, gateway_ledger) -> None:
         (401, "authentication", None), (404, "not_found", "conformance")]
 
 
+@pytest.mark.self_check
 @pytest.mark.mock_only
 def test_probe_answers_without_auth(http: httpx.Client, gateway_urls: dict[str, str]) -> None:
     for method in ("HEAD", "GET"):
         assert http.request(method, gateway_urls["anthropic"]).status_code == 200
 
 
+@pytest.mark.check("anthropic.errors.other-4xx-in-envelope")
 @pytest.mark.mock_only
 def test_wrong_method_is_405_in_envelope(http: httpx.Client, gateway_urls: dict[str, str]) -> None:
     response = http.get(gateway_urls["anthropic"] + "/v1/messages")
     _error(response, 405, SHAPES["anthropic"])
 
 
+@pytest.mark.self_check
 @pytest.mark.mock_only
 def test_admin_routes_drive_the_mock(http: httpx.Client, gateway, gateway_urls: dict[str, str],
                                      gateway_token: Secret, gateway_ledger) -> None:

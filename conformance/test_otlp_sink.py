@@ -65,6 +65,7 @@ def exporter_args(otlp_urls: OtlpUrls, otlp_token: Secret, otlp_tables: Tables, 
             "headers": documented_headers(otlp_token, otlp_tables[signal])}
 
 
+@pytest.mark.check("otlp.tables.metrics-rows")
 def test_sdk_metrics_of_every_kind_land_in_the_metrics_table(otlp_urls: OtlpUrls, otlp_token: Secret,
                                                              otlp_tables: Tables, delta_rows: Rows,
                                                              service: str) -> None:
@@ -138,6 +139,7 @@ def test_sdk_metrics_of_every_kind_land_in_the_metrics_table(otlp_urls: OtlpUrls
     assert exponential["aggregation_temporality"] == "AGGREGATION_TEMPORALITY_CUMULATIVE"
 
 
+@pytest.mark.check("otlp.tables.logs-and-spans-rows")
 def test_sdk_logs_and_spans_land_in_their_tables(otlp_urls: OtlpUrls, otlp_token: Secret, otlp_tables: Tables,
                                                  delta_rows: Rows, service: str) -> None:
     resource = Resource.create({"service.name": service})

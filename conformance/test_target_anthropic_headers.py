@@ -6,8 +6,8 @@ refuses a beta name it does not know and a malformed version with a 400
 ``invalid_request_error`` naming the header. A gateway that drops or rewrites the header
 turns that 400 into a 200 (the check fails); one that rewrites errors loses the wording
 Claude Code's recovery matches on (the check fails too). A real beta Claude Code sends must
-still be accepted. That the headers arrive byte for byte is visible only upstream: the
-mock's ledger records them, so that check is ``mock_only``.
+still be accepted. That the headers arrive byte for byte is visible only upstream: that is
+``gateway.forwarding.request-headers`` in test_upstream_mode.py.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ import pytest
 
 from gateway_conformance.remote import Answer, RemoteClient
 from gateway_conformance.target import Target
-
-pytestmark = pytest.mark.conformance_check(agent="claude-code")
 
 NOT_A_BETA = "gateway-conformance-not-a-beta"
 NOT_A_VERSION = "gateway-conformance-not-a-version"
@@ -54,11 +52,13 @@ def model(target: Target) -> str:
     return target.model("claude-code")
 
 
+@pytest.mark.check("anthropic.headers.beta-forwarded")
 def test_unknown_beta_reaches_the_upstream(client: RemoteClient, model: str) -> None:
     answer = send(client, model, **{"anthropic-beta": NOT_A_BETA})
     assert_invalid_request(answer, "anthropic-beta", NOT_A_BETA)
 
 
+@pytest.mark.check("anthropic.headers.claude-code-betas-accepted")
 def test_claude_code_betas_are_accepted(client: RemoteClient, model: str) -> None:
     answer = send(client, model, **{"anthropic-beta": CLAUDE_CODE_BETAS})
     answer.require(answer.status == 200, f"200 for the betas Claude Code sends ({CLAUDE_CODE_BETAS})")
@@ -66,15 +66,9 @@ def test_claude_code_betas_are_accepted(client: RemoteClient, model: str) -> Non
     answer.require(not findings, "the Anthropic grammar: " + "; ".join(map(str, findings)))
 
 
+@pytest.mark.check("anthropic.headers.version-forwarded")
 def test_invalid_version_reaches_the_upstream(client: RemoteClient, model: str) -> None:
     assert_invalid_request(send(client, model, **{"anthropic-version": NOT_A_VERSION}),
                            "anthropic-version", NOT_A_VERSION)
 
 
-@pytest.mark.mock_only
-def test_headers_arrive_unchanged(client: RemoteClient, model: str, gateway_ledger) -> None:  # type: ignore[no-untyped-def]
-    answer = send(client, model, **{"anthropic-beta": CLAUDE_CODE_BETAS})
-    assert answer.status == 200
-    (record,) = gateway_ledger.records(surface="anthropic")
-    assert record.headers["anthropic-beta"] == CLAUDE_CODE_BETAS
-    assert record.headers["anthropic-version"] == VERSION

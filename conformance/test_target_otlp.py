@@ -177,26 +177,32 @@ def assert_status_error(answer: Answer, status: int, media_type: str) -> None:
     answer.require(message, "a google.rpc.Status with a message")
 
 
+@pytest.mark.check("otlp.http.protobuf-export")
 def test_protobuf_export(post: Any, signal: Signal, service: str) -> None:
     assert_accepted(post(export_request(signal, service).SerializeToString(), PROTOBUF), signal, PROTOBUF)
 
 
+@pytest.mark.check("otlp.http.gzip")
 def test_gzip_export(post: Any, signal: Signal, service: str) -> None:
     body = gzip.compress(export_request(signal, service).SerializeToString())
     assert_accepted(post(body, PROTOBUF, **{"content-encoding": "gzip"}), signal, PROTOBUF)
 
 
+@pytest.mark.check("otlp.http.empty-request")
 def test_empty_export(post: Any, signal: Signal) -> None:
     assert_accepted(post(b"", PROTOBUF), signal, PROTOBUF)
 
 
+@pytest.mark.check("otlp.http.json-export")
 def test_json_export(post: Any, signal: Signal, service: str) -> None:
     assert_accepted(post(json.dumps(json_export(signal, service)).encode(), JSON), signal, JSON)
 
 
+@pytest.mark.check("otlp.http.bad-protobuf-400")
 def test_invalid_protobuf_is_400(post: Any) -> None:
     assert_status_error(post(b"\xff\xff\xff not an export", PROTOBUF), 400, PROTOBUF)
 
 
+@pytest.mark.check("otlp.http.bad-json-400")
 def test_invalid_json_is_400(post: Any) -> None:
     assert_status_error(post(b'{"resourceMetrics": [', JSON), 400, JSON)

@@ -82,6 +82,7 @@ def assert_ok(answer: Answer) -> None:
     assert answer.status == 200, f"{where(answer)}: {wire.first_bytes(answer)} (the upstream answered 200)"
 
 
+@pytest.mark.check("gateway.forwarding.request-headers")
 def test_request_headers_reach_upstream(client: RemoteClient, agent: str, surface: str, model: str,
                                         upstream: UpstreamAdmin) -> None:
     """The agent's protocol and session headers, and a custom one, arrive byte for byte."""
@@ -95,6 +96,7 @@ def test_request_headers_reach_upstream(client: RemoteClient, agent: str, surfac
                          f"unchanged (header: what arrived): {changed}; sent {sent}")
 
 
+@pytest.mark.check("gateway.forwarding.body-round-trip")
 def test_body_round_trip(client: RemoteClient, surface: str, model: str, upstream: UpstreamAdmin) -> None:
     """The prompt reaches the provider intact and its answer comes back intact (the mock echoes)."""
     marker = new_marker()
@@ -107,6 +109,7 @@ def test_body_round_trip(client: RemoteClient, surface: str, model: str, upstrea
                                       f"{got!r} instead of {'Echo: ' + prompt!r}")
 
 
+@pytest.mark.check("gateway.errors.upstream-status-passthrough")
 @pytest.mark.parametrize("status", ERROR_STATUSES)
 def test_upstream_error_unmodified(client: RemoteClient, surface: str, model: str, upstream: UpstreamAdmin,
                                    status: int) -> None:
@@ -125,6 +128,7 @@ def test_upstream_error_unmodified(client: RemoteClient, surface: str, model: st
                             f"the gateway rewrote the upstream's error")
 
 
+@pytest.mark.check("gateway.faults.cut-stream-not-clean")
 def test_cut_stream_is_a_client_error(client: RemoteClient, surface: str, model: str,
                                       upstream: UpstreamAdmin) -> None:
     """A stream the provider cuts must not reach the agent as a complete answer."""
@@ -145,6 +149,7 @@ def test_cut_stream_is_a_client_error(client: RemoteClient, surface: str, model:
                          f"cannot tell a truncated answer from a complete one")
 
 
+@pytest.mark.check("gateway.limits.retry-after-passthrough")
 def test_retry_after_passes_through(client: RemoteClient, surface: str, model: str,
                                     upstream: UpstreamAdmin) -> None:
     """The provider's 429 and its Retry-After reach the agent, whose retry waits that long."""
@@ -158,6 +163,7 @@ def test_retry_after_passes_through(client: RemoteClient, surface: str, model: s
                                      f"{RETRY_AFTER!r}")
 
 
+@pytest.mark.check("gateway.usage.upstream-usage-unchanged")
 @pytest.mark.parametrize("stream", [pytest.param(False, id="json"), pytest.param(True, id="stream")])
 def test_usage_is_the_upstreams(client: RemoteClient, surface: str, model: str, upstream: UpstreamAdmin,
                                 stream: bool) -> None:
@@ -172,6 +178,7 @@ def test_usage_is_the_upstreams(client: RemoteClient, surface: str, model: str, 
                           f"{wire.first_bytes(answer)}")
 
 
+@pytest.mark.check("gateway.faults.dropped-connection")
 def test_dropped_connection_is_an_error(client: RemoteClient, surface: str, model: str,
                                         upstream: UpstreamAdmin) -> None:
     """A provider that drops the connection unanswered is an error to the agent (a 5xx or a broken
@@ -189,6 +196,7 @@ def test_dropped_connection_is_an_error(client: RemoteClient, surface: str, mode
                                  f"failed: {wire.first_bytes(after)}")
 
 
+@pytest.mark.check("gateway.stream.concurrent-not-mixed")
 def test_concurrent_streams_not_mixed(client: RemoteClient, surface: str, model: str,
                                       upstream: UpstreamAdmin) -> None:
     """Streams in flight at once each get their own words, all of them, in order."""
@@ -214,6 +222,7 @@ def _tagged(data: str, tags: list[str]) -> list[str]:
     return [f"{tag}x{n}" for tag, n in _TAGGED.findall(data) if tag in tags]
 
 
+@pytest.mark.check("gateway.stream.per-event-delay")
 def test_stream_delay_per_event(client: RemoteClient, surface: str, model: str, upstream: UpstreamAdmin,
                                 record_property: Any) -> None:
     """Each event reaches the agent as soon as the provider sent it: the delay the gateway adds is

@@ -166,6 +166,7 @@ def expected_requester(usage_reader: UsageReader) -> str | None:
     return IDENTITY if usage_reader.embedded else usage_reader.requester
 
 
+@pytest.mark.check("gateway.usage-table.one-row-per-request")
 @pytest.mark.parametrize(("surface", "stream"), CASES)
 def test_each_request_is_one_usage_row_with_reported_tokens_requester_and_tags(
         surface: str, stream: bool, gateway_urls: dict[str, str], gateway_token: Secret,
@@ -193,6 +194,7 @@ def test_each_request_is_one_usage_row_with_reported_tokens_requester_and_tags(
     assert reveal(gateway_token) not in json.dumps(row, default=str), f"usage row of {what} holds the token"
 
 
+@pytest.mark.check("gateway.inference-table.assembled-response")
 @pytest.mark.parametrize(("surface", "stream"), CASES)
 def test_each_request_is_one_inference_row_holding_what_the_sdk_assembled(
         surface: str, stream: bool, gateway_urls: dict[str, str], gateway_token: Secret,
@@ -255,6 +257,7 @@ def limited_policy(gateway_policy: Policy) -> Iterator[Policy]:
 REFUSALS = ["401", "403", "429"]
 
 
+@pytest.mark.check("gateway.usage-table.refusals-recorded")
 @pytest.mark.mock_only
 @pytest.mark.parametrize("surface", list(SENDERS))
 @pytest.mark.parametrize("refusal", REFUSALS)
@@ -299,6 +302,7 @@ MALFORMED_TAGS = {"not-json": "team=platform;oops", "array": '["a", "b"]', "numb
                   "empty-key": '{"": "x"}'}
 
 
+@pytest.mark.check("gateway.usage.malformed-tags-refused")
 @pytest.mark.parametrize("surface", list(SENDERS))
 @pytest.mark.parametrize("malformed", list(MALFORMED_TAGS))
 def test_malformed_request_tags_are_refused_with_400_in_the_surface_envelope(
@@ -309,6 +313,7 @@ def test_malformed_request_tags_are_refused_with_400_in_the_surface_envelope(
                            f"with 400 (a JSON object of string values is required), got {status}")
 
 
+@pytest.mark.check("gateway.usage.legacy-tags-header")
 @pytest.mark.mock_only
 def test_the_legacy_tags_header_is_an_alias(gateway_urls: dict[str, str], gateway_token: Secret,
                                             usage_reader: UsageReader, usage_tag: dict[str, str]) -> None:

@@ -120,9 +120,9 @@ def test_otlp_checks_without_a_workspace_url_are_skipped_and_a_run_of_only_skips
     assert "none of the" in result.stdout and "was measured" in result.stdout
     results = json.loads(report.read_text())["results"]
     assert results and {r["outcome"] for r in results} == {"skip"}
-    otlp = [r for r in results if "target-otlp" in r["check"]]
+    otlp = [r for r in results if r["check"].startswith("otlp.http.")]
     assert otlp and all("no OTLP workspace URL" in r["reason"] for r in otlp), otlp[0]
-    sink = [r for r in results if "otlp-sink" in r["check"]]
+    sink = [r for r in results if r["check"].startswith("otlp.tables.")]
     assert sink and all(r["reason"].startswith("mock_only:") for r in sink), sink[0]
 
 

@@ -54,17 +54,17 @@ def test_with_the_targets_model_codex_and_cursor_checks_pass(gateway: tuple[str,
     status, results = run(gateway, tmp_path, "--model", f"codex={OWN_MODEL}",
                           "--model", f"cursor={OWN_MODEL}")
     ran = [r for r in results if r["outcome"] != "skip"]
-    replays = [r for r in ran if "replay-as-client" in r["check"]]
+    replays = [r for r in ran if r["check"] == "gateway.replay.recorded-sessions"]
     sdk = [r for r in ran if r["nodeid"].startswith("conformance/test_openai_sdk.py")]
     assert status == 0, [(r["nodeid"], r["reason"]) for r in ran if r["outcome"] != "pass"]
-    assert len(replays) == 6 and len(sdk) >= 10  # codex and cursor: 3 cassettes each
+    assert len(replays) == 6 and len(sdk) >= 6  # codex and cursor: 3 cassettes each
 
 
 def test_without_it_they_fail_naming_the_model(gateway: tuple[str, str], tmp_path: Path) -> None:
     status, results = run(gateway, tmp_path)
     failed = [r for r in results if r["outcome"] == "fail"]
     assert status == 1
-    replays = [r for r in failed if "replay-as-client" in r["check"]]
+    replays = [r for r in failed if r["check"] == "gateway.replay.recorded-sessions"]
     assert len(replays) == 6, [r["nodeid"] for r in failed]
     for r in replays:  # the cassette finding says method, path, status and body
         assert "POST /" in r["evidence"]["longrepr"] and "-> 404: b'" in r["evidence"]["longrepr"], r

@@ -216,13 +216,13 @@ AGENTS = ["claude-code", "codex", "gemini-cli", "cursor"]
 
 
 @pytest.mark.parametrize("agent", AGENTS)
-@pytest.mark.conformance_check(check="stream-grammar")
+@pytest.mark.check("gateway.stream.grammar")
 def test_stream_grammar(agent, record_property):
     record_property("events", 7)
 
 
 @pytest.mark.parametrize("agent", AGENTS)
-@pytest.mark.conformance_check(check="streaming-not-buffered")
+@pytest.mark.check("gateway.stream.not-buffered")
 def test_not_buffered(agent, record_property):
     first, last = (950, 1000) if AFTER and agent == "claude-code" else (40, 1000)
     record_property("first_event_ms", first)
@@ -230,29 +230,29 @@ def test_not_buffered(agent, record_property):
 
 
 @pytest.mark.parametrize("agent", AGENTS)
-@pytest.mark.conformance_check(check="auth-envelope")
+@pytest.mark.check("gateway.auth.invalid-token")
 def test_auth_envelope(agent):
     pass
 
 
-@pytest.mark.conformance_check(agent="claude-code", check="anthropic-beta-forwarded")
+@pytest.mark.check("anthropic.headers.beta-forwarded")
 def test_beta_forwarded():
     seen = None if AFTER else "context-1m-2025-08-07"
     assert seen == "context-1m-2025-08-07", "the gateway stripped anthropic-beta"
 
 
-@pytest.mark.conformance_check(agent="gemini-cli", check="count-tokens")
+@pytest.mark.check("gemini.count-tokens.matches-usage")
 def test_count_tokens():
     assert AFTER, "countTokens answered 404"
 
 
-@pytest.mark.conformance_check(agent="codex", check="ledger-usage")
+@pytest.mark.check("openai.sdk.function-call-round-trip")
 def test_ledger_usage():
     pytest.skip("mock_only: needs the embedded mock; running against --gateway-url")
 
 
 @pytest.mark.parametrize("body", ["protobuf", "json", "gzip", "empty", "invalid"])
-@pytest.mark.conformance_check(agent="gateway", check="otlp-export")
+@pytest.mark.check("otlp.http.protobuf-export")
 def test_otlp_export(body):
     pass
 
@@ -263,7 +263,7 @@ def test_otlp_export(body):
     ("codex", "0.171.0", "generated", True), ("gemini-cli", "0.39.0", "documented", True),
     ("gemini-cli", "0.61.0", "documented", False), ("gemini-cli", "0.61.0", "generated", True),
 ])
-@pytest.mark.conformance_check(check="agent-launch")
+@pytest.mark.check("agents.config.compatibility")
 def test_agent_launch(agent, version, config, works, record_property):
     record_property("agent_version", version)
     record_property("config", config)
@@ -488,7 +488,7 @@ def test_matrix_rows_match_the_results_json(rendered: Rendered) -> None:
             f'#check-matrix td[data-row="{result.check}"][data-column="{result.agent}"]', "data-counts"))
         assert counts.get(result.outcome, 0) >= 1
     # The evidence is one click away.
-    cell = page.locator('#check-matrix td[data-row="streaming-not-buffered"][data-column="claude-code"]')
+    cell = page.locator('#check-matrix td[data-row="gateway.stream.not-buffered"][data-column="claude-code"]')
     assert cell.get_attribute("data-outcome") == "fail"
     assert not cell.locator(".detail").is_visible()
     cell.locator(":scope > details > summary").click()
@@ -509,9 +509,9 @@ def test_versions_and_upgrade_diff(rendered: Rendered) -> None:
     diff = page.evaluate("""() => Array.from(document.querySelectorAll('#diff-table tbody tr'))
         .map(tr => [tr.dataset.kind, tr.dataset.agent, tr.dataset.check])""")
     assert sorted(map(tuple, diff)) == [
-        ("fixes", "gemini-cli", "count-tokens"),
-        ("regressions", "claude-code", "anthropic-beta-forwarded"),
-        ("regressions", "claude-code", "streaming-not-buffered"),
+        ("fixes", "gemini-cli", "gemini.count-tokens.matches-usage"),
+        ("regressions", "claude-code", "anthropic.headers.beta-forwarded"),
+        ("regressions", "claude-code", "gateway.stream.not-buffered"),
     ]
     _save(page, "upgrade-diff.png", selector="#diff", publish=True)
 

@@ -59,6 +59,7 @@ class Holder:
     token: object
     raw: str
 
+@pytest.mark.check("otlp.http.gzip")  # a check ID no other test of the run binds: it is reported
 def test_leaks_on_purpose(gateway, gateway_token, gateway_restricted_token, otlp_token,
                           record_property):
     values = [gateway.token, gateway.restricted_token, gateway_token, gateway_restricted_token,
@@ -145,7 +146,7 @@ def test_the_failing_run_still_says_what_failed(embedded_run: tuple[dict[str, st
     assert "gateway_token = Secret('***')" in stdout
     assert "token=Secret('***')" in stdout  # Caller(...) in the policy checks' arguments
     assert "[redacted]" in stdout and "[redacted]" in outputs["junit.xml"]
-    assert "test_json_generate" in outputs["junit.xml"]
+    assert "test_missing_and_invalid_token_are_told_apart" in outputs["junit.xml"]
 
 
 @contextmanager

@@ -15,6 +15,7 @@ import pytest
 
 from gateway_conformance import cost, expectations, preflight, secret
 from gateway_conformance import target as target_profile
+from gateway_conformance.checks import binding as check_binding
 from gateway_conformance.pytest_fixtures import gateway as gateway_fixtures
 from gateway_conformance.pytest_fixtures.agents import *  # noqa: F403  (fixtures, matrix summary)
 from gateway_conformance.pytest_fixtures.gateway import *  # noqa: F403  (fixtures)
@@ -97,7 +98,8 @@ def pytest_configure(config: pytest.Config) -> None:
     run_target = target_profile.target_of(config)
     for name in {run_target.token_env, run_target.otlp_token_env}:
         secret.remember(os.environ.get(name))  # the external tokens: scrubbed from every report
-    report_collector.configure(config)  # the conformance_check marker; results when asked for
+    check_binding.configure(config)  # the check marker; tests bound to catalogue IDs
+    report_collector.configure(config)  # results when asked for
     if not config.getoption("conformance"):
         return
     preflight.configure(config)  # token, reachability, extras: stop now rather than skip everything

@@ -1,23 +1,14 @@
-"""The pytest side of the results document: file each test under an agent and a check.
+"""The pytest side of the results document: one result per check ID and agent.
 
-``plugin.py`` calls :func:`configure` from ``pytest_configure``. It registers the
-``conformance_check`` marker always, and the collector only when ``--conformance-report``
-or ``--conformance-html`` asks for output, so a plain run pays nothing.
+``plugin.py`` calls :func:`configure` from ``pytest_configure``; the collector is registered
+only when ``--conformance-report`` or ``--conformance-html`` asks for output, so a plain run
+pays nothing.
 
-Which agent and check a test belongs to (first rule that applies; docs/report.md):
-
-1. ``@pytest.mark.conformance_check(agent=..., check=..., config=...)``: any argument given;
-2. agent: a parametrize argument named ``agent`` holding a known agent's name or an object
-   with ``.name`` (an agent spec); other strings are ordinary parameters;
-3. agent: a parametrize argument (or parametrized fixture) named ``surface``: the agent that
-   speaks that surface (anthropic: claude-code, openai: codex, gemini: gemini-cli, cursor);
-4. agent: a known agent's name as a segment of the parametrize id (``[claude-code-stream]``);
-5. agent: a known agent's name leading the module name (``test_codex_responses.py``) or
-   naming its folder (``conformance/gemini_cli/test_x.py``);
-6. otherwise agent ``gateway``.
-
-The check defaults to ``<module>/<function>`` without the ``test_`` prefixes and the agent
-part, in kebab case; the variant is the parametrize id without the agent's segment.
+Only tests bound to the check catalogue are reported (``@pytest.mark.check("<id>")``, see
+:mod:`gateway_conformance.checks.binding`, which also says which agents each case is filed
+under); self-tests and unbound tests never appear. A case filed under several agents (a
+surface check, whose surface several agents speak) gives one result per agent. A module
+that fails to import is reported in ``run.collection_errors``, never as a check.
 Tests report run-time facts with pytest's own ``record_property``: ``agent_version``,
 ``config`` (documented / generated) and ``implementation.<field>`` are read as such, every
 other pair lands in the evidence.
@@ -29,20 +20,17 @@ import os
 import platform
 import re
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from gateway_conformance import __version__
+from gateway_conformance.checks import identity
+from gateway_conformance.checks.binding import Identity
 from gateway_conformance.report.results import (
-    DEFAULT_AGENT,
-    KNOWN_AGENTS,
     MAX_CAPTURED,
     MAX_LONGREPR,
-    SURFACE_AGENTS,
     CheckResult,
     Evidence,
     Implementation,
@@ -55,26 +43,13 @@ from gateway_conformance.report.results import (
 from gateway_conformance.secret import safe_url
 from gateway_conformance.target import target_of
 
-MARKER = "conformance_check"
-MARKER_HELP = (f"{MARKER}(agent=None, check=None, config=None): file this test in the conformance "
-               f"report under an agent and a check (config: documented or generated)")
 PLUGIN_NAME = "gateway-conformance-results"
 _IMPLEMENTATION_PREFIX = "implementation."
 _MAX_REASON = 300
 
 
-@dataclass(frozen=True)
-class Identity:
-    agent: str
-    check: str
-    variant: str | None
-    config: str | None
-    source: str
-
-
 def configure(config: pytest.Config) -> ResultsCollector | None:
-    """Register the marker, and the collector when an output option is given."""
-    config.addinivalue_line("markers", MARKER_HELP)
+    """Register the collector when an output option is given."""
     json_path = config.getoption("conformance_report", None)
     html_path = config.getoption("conformance_html", None)
     if not json_path and not html_path:
@@ -105,103 +80,6 @@ def register_secret(config: pytest.Config, value: str | None) -> None:
     collector = collector_of(config)
     if collector is not None:
         collector.redact.add(value)
-
-
-def _kebab(text: str) -> str:
-    return text.strip().lower().replace("_", "-").replace(" ", "-")
-
-
-def _strip_test(text: str) -> str:
-    return text[len("test_"):] if text.startswith("test_") else text
-
-
-def _agent_name(value: Any) -> str:
-    name = getattr(value, "name", None)
-    return _kebab(name if isinstance(name, str) else str(value))
-
-
-def _agent_in_id(callspec_id: str) -> tuple[str, str | None] | None:
-    """A known agent as a dash-separated segment of the parametrize id, and the id without it."""
-    padded = f"-{_kebab(callspec_id)}-"
-    for agent in KNOWN_AGENTS:
-        segment = f"-{agent}-"
-        if segment in padded:
-            rest = padded.replace(segment, "-", 1).strip("-")
-            return agent, rest or None
-    return None
-
-
-def _agent_in_module(path: Path) -> tuple[str | None, str]:
-    """(agent, rest of the module name): from ``test_<agent>_<rest>.py`` or an agent folder."""
-    stem = _kebab(_strip_test(path.stem))
-    for agent in KNOWN_AGENTS:
-        if stem == agent or stem.startswith(agent + "-"):
-            return agent, stem[len(agent):].strip("-")
-    folder = _kebab(path.parent.name)
-    return (folder if folder in KNOWN_AGENTS else None), stem
-
-
-def _without_segment(callspec_id: str, agent_id: str) -> str | None:
-    if callspec_id == agent_id:
-        return None
-    for form in (f"{agent_id}-", f"-{agent_id}"):
-        if form in callspec_id:
-            return callspec_id.replace(form, "", 1) or None
-    return callspec_id
-
-
-def _param_agent(callspec: Any, name: str, agent: str, how: str) -> tuple[str, str | None, str]:
-    """(agent, variant, how), the variant being the id without this parameter's segment."""
-    value = callspec.params[name]
-    # The id may spell the value as str(value), as its .name, or as the agent's slug.
-    spellings = (str(value), str(getattr(value, "name", "")), agent)
-    variant = next((v for v in (_without_segment(callspec.id, s) for s in spellings if s)
-                    if v != callspec.id), callspec.id)
-    return agent, variant, how
-
-
-def _agent_from_params(callspec: Any) -> tuple[str, str | None, str] | None:
-    """(agent, variant, how) from an ``agent`` or ``surface`` parameter, or a known agent in the id."""
-    if callspec is None:
-        return None
-    value = callspec.params.get("agent")
-    if isinstance(getattr(value, "name", None), str) or _kebab(str(value)) in KNOWN_AGENTS:
-        return _param_agent(callspec, "agent", _agent_name(value), "parameter")
-    surface = callspec.params.get("surface")
-    if isinstance(surface, str) and surface in SURFACE_AGENTS:
-        return _param_agent(callspec, "surface", SURFACE_AGENTS[surface], "surface")
-    found = _agent_in_id(callspec.id)
-    return (found[0], found[1], "id") if found else None
-
-
-def identify(item: pytest.Item) -> Identity:
-    """Agent, check, variant and config of a test, by the rules in the module docstring.
-
-    ``Identity.source`` says how the agent was found: marker, parameter, surface, id, module,
-    default.
-    """
-    marker = item.get_closest_marker(MARKER)
-    kwargs = dict(marker.kwargs) if marker else {}
-    callspec = getattr(item, "callspec", None)
-    variant: str | None = callspec.id if callspec is not None else None
-    from_params = _agent_from_params(callspec)
-    module_agent, module_rest = _agent_in_module(item.path)
-    if kwargs.get("agent"):
-        agent, source = str(kwargs["agent"]), "marker"
-        if from_params is not None and _kebab(agent) == from_params[0]:
-            variant = from_params[1]
-    elif from_params is not None:
-        agent, variant, source = from_params
-    elif module_agent:
-        agent, source = module_agent, "module"
-    else:
-        agent, source = DEFAULT_AGENT, "default"
-    check = kwargs.get("check")
-    if not check:
-        function = _kebab(_strip_test(getattr(item, "originalname", None) or item.name))
-        check = f"{module_rest}/{function}" if module_rest else function
-    return Identity(agent=_kebab(agent), check=str(check), variant=variant,
-                    config=kwargs.get("config"), source=source)
 
 
 class _Pending:
@@ -268,6 +146,7 @@ class ResultsCollector:
         self.results: list[CheckResult] = []
         self.written: list[Path] = []
         self._identities: dict[str, Identity] = {}
+        self.collection_errors: list[dict[str, str]] = []
         self._pending: dict[str, _Pending] = {}
         self._implementation: dict[str, str] = {}
         self._started = time.time()
@@ -278,19 +157,19 @@ class ResultsCollector:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
-            self._identities[item.nodeid] = identify(item)
+            found = identity(item)
+            if found is not None:
+                self._identities[item.nodeid] = found
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        if not report.failed:
-            return
-        agent, rest = _agent_in_module(Path(report.fspath))
-        text = self.redact(report.longreprtext)
-        self.results.append(CheckResult(
-            nodeid=report.nodeid, agent=agent or DEFAULT_AGENT, check=f"collect/{rest or 'session'}",
-            outcome="error", reason=_error_line(text), identity="module" if agent else "default",
-            evidence=Evidence(summary=_first_line(text), longrepr=clip(text, MAX_LONGREPR))))
+        if report.failed:
+            text = self.redact(report.longreprtext)
+            self.collection_errors.append({"nodeid": report.nodeid, "reason": _error_line(text) or "",
+                                           "longrepr": clip(text, MAX_LONGREPR) or ""})
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.nodeid not in self._identities:
+            return  # a self-test or a test bound to no check: not part of any report
         pending = self._pending.setdefault(report.nodeid, _Pending())
         pending.duration += report.duration
         if report.when == "call" or (report.when == "setup" and not report.passed):
@@ -317,11 +196,10 @@ class ResultsCollector:
             pending.captured = {title: content for title, content in report.sections if content}
 
     def _finish(self, report: pytest.TestReport, pending: _Pending) -> None:
-        identity = self._identities.get(report.nodeid) or Identity(
-            DEFAULT_AGENT, report.nodeid.rsplit("::", 1)[-1], None, None, "default")
+        found = self._identities[report.nodeid]
         facts: dict[str, str] = {}
         agent_version: str | None = None
-        config = identity.config
+        config = found.config
         for name, value in report.user_properties:
             text = self.redact(str(value))
             if name == "agent_version":
@@ -334,25 +212,27 @@ class ResultsCollector:
                 facts[name] = text
         outcome = pending.outcome or "pass"
         longrepr = "\n".join(part for part in pending.longrepr if part) or None
-        self.results.append(CheckResult(
-            nodeid=report.nodeid,
-            agent=identity.agent,
-            check=identity.check,
-            outcome=outcome,
-            variant=identity.variant,
-            reason=self.redact(pending.reason) if pending.reason else None,
-            duration_s=round(pending.duration, 6),
-            agent_version=agent_version,
-            config=config,
-            identity=identity.source,
-            evidence=Evidence(
-                summary=self.redact(pending.summary) if pending.summary else None,
-                longrepr=clip(self.redact(longrepr), MAX_LONGREPR) if longrepr else None,
-                facts=facts,
-                captured={title: clip(self.redact(text), MAX_CAPTURED, tail=True) or ""
-                          for title, text in pending.captured.items()},
-            ),
-        ))
+        evidence = Evidence(
+            summary=self.redact(pending.summary) if pending.summary else None,
+            longrepr=clip(self.redact(longrepr), MAX_LONGREPR) if longrepr else None,
+            facts=facts,
+            captured={title: clip(self.redact(text), MAX_CAPTURED, tail=True) or ""
+                      for title, text in pending.captured.items()},
+        )
+        for agent in found.agents:
+            self.results.append(CheckResult(
+                nodeid=report.nodeid,
+                agent=agent,
+                check=found.check.id,
+                outcome=outcome,
+                variant=found.variant,
+                reason=self.redact(pending.reason) if pending.reason else None,
+                duration_s=round(pending.duration, 6),
+                agent_version=agent_version,
+                config=config,
+                identity=found.how,
+                evidence=evidence,
+            ))
 
     def implementation(self) -> Implementation:
         gateway_url = self.config.getoption("gateway_url", None)
@@ -384,6 +264,7 @@ class ResultsCollector:
                 "exit_status": exit_status,
                 "pytest": pytest.__version__,
                 "python": platform.python_version(),
+                "collection_errors": list(self.collection_errors),
             },
             generator={"name": "gateway-conformance", "version": __version__},
         )

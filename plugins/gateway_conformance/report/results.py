@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from gateway_conformance.checks.registry import SURFACES
 from gateway_conformance.secret import scrub
 
 SCHEMA_VERSION = 1
@@ -31,13 +32,6 @@ _SEVERITY: tuple[Outcome, ...] = ("error", "fail", "xfail", "xpass", "pass", "sk
 FAILING: frozenset[Outcome] = frozenset({"fail", "error"})
 PASSING: frozenset[Outcome] = frozenset({"pass", "xpass"})
 
-DEFAULT_AGENT = "gateway"
-# The agents the source page documents, in its order; used to recognise them in test names.
-KNOWN_AGENTS: tuple[str, ...] = ("claude-code", "codex", "gemini-cli", "cursor")
-# Which agent speaks each gateway surface (the source page's table): a surface's checks are
-# that agent's checks.
-SURFACE_AGENTS: dict[str, str] = {"anthropic": "claude-code", "openai": "codex", "gemini": "gemini-cli",
-                                  "cursor": "cursor"}
 CONFIG_KINDS = ("documented", "generated")
 
 MAX_LONGREPR = 20_000
@@ -294,8 +288,6 @@ def clip(text: str | None, limit: int, *, tail: bool = False) -> str | None:
 
 
 def agent_order(agent: str) -> tuple[int, str]:
-    """Sort key for agents (matrix rows): known agents in the documented order, then the
-    others, then the gateway itself."""
-    if agent in KNOWN_AGENTS:
-        return (KNOWN_AGENTS.index(agent), agent)
-    return (len(KNOWN_AGENTS) + (1 if agent == DEFAULT_AGENT else 0), agent)
+    """Sort key for agent columns: the agents (agent.toml folders) by name, then the columns of
+    surfaces no agent speaks (``otlp``)."""
+    return (1 if agent in SURFACES else 0, agent)
