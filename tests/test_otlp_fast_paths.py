@@ -19,13 +19,13 @@ from hypothesis import strategies as st
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.metrics.v1.metrics_pb2 import NumberDataPoint
 
-from gateway_conformance.otlp import rows
+from gateway_conformance.otlp import points, ranges, rows
 from gateway_conformance.otlp import strategies as otlp_st
 from gateway_conformance.tables.delta import has_offsets
 
 FAST = settings(max_examples=60, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-COLUMN_PATHS = (rows._Number, rows._Histogram, rows._Summary)
+COLUMN_PATHS = (points._Number, points._Histogram, points._Summary)
 
 
 def exact(table: pa.Table) -> str:
@@ -34,9 +34,9 @@ def exact(table: pa.Table) -> str:
 
 
 def map_point_by_point(body: bytes) -> rows.MappedRows:
-    with mock.patch.multiple(rows._Number, _add_columns=lambda self, points: False), \
-            mock.patch.multiple(rows._Histogram, _add_columns=lambda self, points: False), \
-            mock.patch.multiple(rows._Summary, _add_columns=lambda self, points: False):
+    with mock.patch.multiple(points._Number, _add_columns=lambda self, points: False), \
+            mock.patch.multiple(points._Histogram, _add_columns=lambda self, points: False), \
+            mock.patch.multiple(points._Summary, _add_columns=lambda self, points: False):
         return rows.map_protobuf("metrics", body)
 
 
@@ -55,9 +55,9 @@ def test_column_paths_give_the_rows_of_the_point_by_point_path() -> None:
     @given(st.one_of(otlp_st.export_metrics_requests(), otlp_st.export_metrics_requests(out_of_range=True)))
     def prop(request: ExportMetricsServiceRequest) -> None:
         body = request.SerializeToString()
-        with mock.patch.multiple(rows._Number, _add_columns=counting(rows._Number)), \
-                mock.patch.multiple(rows._Histogram, _add_columns=counting(rows._Histogram)), \
-                mock.patch.multiple(rows._Summary, _add_columns=counting(rows._Summary)):
+        with mock.patch.multiple(points._Number, _add_columns=counting(points._Number)), \
+                mock.patch.multiple(points._Histogram, _add_columns=counting(points._Histogram)), \
+                mock.patch.multiple(points._Summary, _add_columns=counting(points._Summary)):
             fast = rows.map_protobuf("metrics", body)
         slow = map_point_by_point(body)
         assert exact(fast.table) == exact(slow.table)
@@ -101,4 +101,4 @@ def test_number_values_match_a_point_by_point_reading(values: list[float | int |
             expected = None  # the caller goes point by point and rejects just that one
             break
         expected.append(None if value is None else float(value))
-    assert repr(rows._number_values(points)) == repr(expected)
+    assert repr(ranges.number_values(points)) == repr(expected)
