@@ -30,6 +30,7 @@ class MappedRows:
 
 Reject = Callable[[int, str], None]
 
+
 class _Context:
     """``resource`` + ``resource_schema_url`` or ``instrumentation_scope`` + ``*_schema_url``."""
 

@@ -13,6 +13,8 @@ from gateway_conformance.otlp.signals import KINDS
 from gateway_conformance.tables.schema import arrow_schema
 
 METRIC_KINDS = ("gauge", "sum", "histogram", "exponential_histogram", "summary")
+
+
 def map_metrics_request(request: Any) -> MappedRows:
     schema = arrow_schema(KINDS["metrics"])
     cache = AttributeCache()
