@@ -242,10 +242,33 @@ def test_broken_framing_is_answered_with_a_status_too(sink: SinkHandle, framing:
     assert status.code == code_pb2.INVALID_ARGUMENT
 
 
-def test_a_json_number_of_5000_digits_is_a_status_400(sink: SinkHandle) -> None:
-    """Found by the bad-input campaign: Python refuses to parse integers over 4,300 digits
-    with a ValueError that is not a JSONDecodeError, which the sink answered with a 500."""
-    body = b'{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":' + b"9" * 5000 + b"}]}]}]}"
-    response = httpx.post(sink.endpoint("logs"), content=body,
-                          headers=otlp_headers(sink, "logs", content_type=JSON))
+@pytest.mark.parametrize(("signal", "body"), [
+    # Python refuses integers over 4,300 digits with a ValueError that is not a JSONDecodeError.
+    ("logs", b'{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":' + b"9" * 5000 + b"}]}]}]}"),
+    # json.loads takes Infinity; protobuf's JSON parser then overflows converting it to an enum.
+    ("spans", b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":Infinity}]}]}]}'),
+])
+def test_json_numbers_no_field_can_hold_are_a_status_400(sink: SinkHandle, signal: str, body: bytes) -> None:
+    """Both found by the bad-input campaign: each answered 500 before."""
+    response = httpx.post(sink.endpoint(signal), content=body,  # type: ignore[arg-type]
+                          headers=otlp_headers(sink, signal, content_type=JSON))  # type: ignore[arg-type]
     expect_status(response, 400, code_pb2.INVALID_ARGUMENT, JSON)
+
+
+def test_a_trickled_request_head_is_cut_off_too(tmp_path: Path) -> None:
+    """Slowloris on the head: uvicorn has no deadline for it, so without one a connection that
+    sends a header byte now and then is held forever (no request ever reaches the app)."""
+    with start_sink(tmp_path, "head", [TOKEN], limits=slow_limits(body_timeout_seconds=1.5)) as sink, \
+            connect(sink) as sock:
+        head = request_head(sink, framing="content-length: 0")
+        began, answer = time.monotonic(), None
+        for byte in head[:-4]:  # never the blank line that ends the head
+            if not send_quietly(sock, bytes([byte])) or time.monotonic() - began > 10:
+                break
+            answer = read_response(sock, 0.1)
+            if answer is not None:
+                break
+        answer = answer or read_response(sock, 2)
+        assert answer is not None, "a head trickled for 10 s got no answer; required 408 at 1.5 s"
+        assert answer.status == 408, f"a trickled head got {answer.describe()}; required 408"
+        assert status_message(answer.headers["content-type"], answer.body).code == code_pb2.DEADLINE_EXCEEDED

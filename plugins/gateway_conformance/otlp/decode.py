@@ -159,7 +159,8 @@ def decode_json(signal: Signal, body: bytes | str) -> Message:
     message = request_type()
     try:
         json_format.ParseDict(document, message, ignore_unknown_fields=True)
-    except (json_format.ParseError, ValueError, TypeError, RecursionError) as error:
+    except (json_format.ParseError, ValueError, TypeError, OverflowError, RecursionError) as error:
+        # OverflowError: json.loads takes Infinity, which no integer or enum field can hold
         raise DecodeError(f"malformed OTLP/JSON {name}: {error}") from None
     return message
 

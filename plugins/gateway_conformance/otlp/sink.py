@@ -70,7 +70,7 @@ from gateway_conformance.otlp.decode import (
     DecodeError,
     encode,
 )
-from gateway_conformance.otlp.protocol import OtlpH11Protocol
+from gateway_conformance.otlp.protocol import otlp_protocol
 from gateway_conformance.otlp.rows import MappedRows, map_body
 from gateway_conformance.otlp.signals import (
     KINDS,
@@ -113,7 +113,8 @@ class SinkLimits:
     retry_after_seconds: int = 1
     #: Bytes past the limit still read (and dropped) so the client sees the 413, not a reset.
     drain_bytes: int = 64 * 1024 * 1024
-    #: The longest a body may take to arrive (408 after). OTLP exporters give up on a whole
+    #: The longest a body may take to arrive (408 after), and a request head too (counted from
+    #: the connection's start or the previous answer). OTLP exporters give up on a whole
     #: request after 10 s by default (``OTEL_EXPORTER_OTLP_TIMEOUT``), so 30 s cuts off no
     #: exporter that is still waiting for its answer.
     body_timeout_seconds: float = 30.0
@@ -445,7 +446,8 @@ def start_sink(tables_dir: Path | str, table_prefix: str, tokens: Iterable[str],
         for signal, name in names.items():
             writer.create_table(name, KINDS[signal])
         sink = OtlpSink(writer, tokens, limits=limits, faults=faults)
-        server = ServerHandle(sink.app, port=port, name="otlp-sink", http=OtlpH11Protocol).start()
+        server = ServerHandle(sink.app, port=port, name="otlp-sink",
+                              http=otlp_protocol(sink.limits.body_timeout_seconds)).start()
     except BaseException:
         writer.close()
         raise
