@@ -29,6 +29,7 @@ from gateway_conformance.cli_errors import CommandError, port, positive_or_zero
 from gateway_conformance.gateway.app import DEFAULT_MODELS, Gateway, GatewayConfig, create_gateway, new_token
 from gateway_conformance.gateway.breakage import BREAKAGES, break_gateway, parse_breakages
 from gateway_conformance.gateway.policy import Limits, RealClock
+from gateway_conformance.gateway.protocol import GatewayH11Protocol
 from gateway_conformance.server import ServerHandle
 
 if TYPE_CHECKING:
@@ -181,6 +182,7 @@ def start_gateway(args: argparse.Namespace, tokens: dict[str, str], printable: d
     except ValueError as exc:
         raise SystemExit(f"--break: {exc}") from None
     handle = ServerHandle(break_gateway(gateway, breakages), host=args.host, port=args.gateway_port,
+                          http=GatewayH11Protocol,
                           name="gateway").start()
     info = {"gateway_url": handle.url,
             "urls": {name: handle.url + prefix for name, prefix in gateway.prefixes().items()},

@@ -75,6 +75,7 @@ DEFAULT_MODELS = (
     "databricks-gemini-2-5-pro",
 )
 MAX_BODY_BYTES = 32 * 1024 * 1024
+BODY_TIMEOUT_SECONDS = 60.0  # a whole request body; a real client sends one in milliseconds
 ADMIN_PREFIX = "/_admin"
 
 
@@ -107,6 +108,8 @@ class GatewayConfig:
     max_body_bytes: int = MAX_BODY_BYTES
     #: Requests the in-memory ledger keeps (the usage tables keep every one).
     ledger_window: int = DEFAULT_WINDOW
+    #: Seconds a request body may take to arrive (408 after; None: no deadline).
+    body_timeout_seconds: float | None = BODY_TIMEOUT_SECONDS
     #: The only token the ``/_admin`` routes accept (None: a random one, ``Gateway.admin_token``).
     admin_token: str | None = None
 
@@ -274,7 +277,7 @@ class _EndpointApp:
             return
         if surface.check_headers is not None:
             surface.check_headers(headers)
-        body, raw = await _read_json(receive, gw.config.max_body_bytes)
+        body, raw = await _read_json(receive, gw.config.max_body_bytes, gw.config.body_timeout_seconds)
         record.marker = find_marker(raw)
         request = surface.parse_request(body, dict(scope.get("path_params", {})))
         request = dataclasses.replace(request, marker=record.marker)
@@ -329,12 +332,23 @@ def _recorded_query(query_string: bytes) -> str:
     return "&".join(p for p in pairs if p.partition("=")[0] in RECORDED_QUERY)
 
 
-async def _read_json(receive: Receive, limit: int) -> tuple[dict[str, Any], bytes]:
-    """The body as a JSON object, and its raw bytes (where the correlation marker is found)."""
+async def _read_json(receive: Receive, limit: int, timeout: float | None,
+                     ) -> tuple[dict[str, Any], bytes]:
+    """The body as a JSON object, and its raw bytes (where the correlation marker is found).
+
+    The whole body must arrive within ``timeout`` seconds (408 otherwise): a client that
+    sends a head and then stalls or trickles would otherwise hold its request open forever.
+    """
     chunks: list[bytes] = []
     size = 0
+    deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        message = await receive()
+        try:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            message = await asyncio.wait_for(receive(), remaining)
+        except TimeoutError:
+            raise GatewayError(408, "invalid_request",
+                               f"The request body did not arrive within {timeout:g} seconds.") from None
         if message["type"] == "http.disconnect":
             raise _ClientGone
         chunk = message.get("body", b"")

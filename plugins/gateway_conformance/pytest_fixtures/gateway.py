@@ -24,6 +24,7 @@ from gateway_conformance.gateway.app import (
 from gateway_conformance.gateway.faults import FaultQueue
 from gateway_conformance.gateway.ledger import Ledger
 from gateway_conformance.gateway.policy import ManualClock, Policy
+from gateway_conformance.gateway.protocol import GatewayH11Protocol
 from gateway_conformance.gateway.responders import ScriptedResponder
 from gateway_conformance.secret import Secret
 from gateway_conformance.server import ServerHandle
@@ -94,7 +95,7 @@ def gateway(request: pytest.FixtureRequest) -> Iterator[RunningGateway]:
     core = create_gateway(GatewayConfig(
         tokens={token.reveal(): identity for token, identity in tokens.items()},
         permissions={RESTRICTED_IDENTITY: RESTRICTED_MODELS}, clock=clock))
-    with ServerHandle(core, name="gateway") as server:
+    with ServerHandle(core, name="gateway", http=GatewayH11Protocol) as server:
         yield RunningGateway(core=core, server=server, clock=clock)
 
 
