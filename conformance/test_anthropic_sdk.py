@@ -11,6 +11,7 @@ from collections.abc import Callable
 import anthropic
 import pytest
 
+from gateway_conformance.cost import metered_transport
 from gateway_conformance.secret import Secret, reveal
 from gateway_conformance.target import Target
 
@@ -29,7 +30,8 @@ def model(target: Target) -> str:
 def client_for(gateway_urls: dict[str, str], gateway_token: Secret) -> ClientFactory:
     def make(token: Secret | str | None = gateway_token, max_retries: int = 0) -> anthropic.Anthropic:
         return anthropic.Anthropic(base_url=gateway_urls["anthropic"], auth_token=reveal(token) or None,
-                                   max_retries=max_retries, timeout=30)
+                                   max_retries=max_retries, timeout=30,
+                                   http_client=httpx2.Client(transport=metered_transport(httpx2)))
     return make
 
 

@@ -14,11 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import httpx2
 import pytest
 from google import genai
 from google.genai import errors
 from google.genai import types as gt
 
+from gateway_conformance.cost import metered_transport
 from gateway_conformance.gateway.faults import FaultQueue
 from gateway_conformance.gateway.ledger import Ledger
 from gateway_conformance.gateway.policy import Policy
@@ -37,7 +39,7 @@ def gemini_client(url: str, token: Secret | str, *, api_key: str | None = None,
     """A client as Gemini CLI builds it with the bearer mechanism (api key and bearer header)."""
     return genai.Client(api_key=api_key or reveal(token), http_options=gt.HttpOptions(
         base_url=url, api_version="v1beta", headers={"Authorization": f"Bearer {reveal(token)}"},
-        retry_options=retry, timeout=20_000))
+        retry_options=retry, timeout=20_000, client_args={"transport": metered_transport(httpx2)}))
 
 
 @pytest.fixture

@@ -12,10 +12,12 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import httpx2
 import openai
 import pytest
 from openai.types.responses import ResponseTextDeltaEvent
 
+from gateway_conformance.cost import metered_transport
 from gateway_conformance.gateway.faults import FaultQueue
 from gateway_conformance.gateway.ledger import Ledger
 from gateway_conformance.gateway.responders import ScriptedResponder
@@ -32,7 +34,8 @@ AGENT_OF = {"responses": "codex", "chat": "cursor"}  # who speaks each API
 
 
 def client(url: str, token: Secret | str, max_retries: int = 0) -> openai.OpenAI:
-    return openai.OpenAI(base_url=url, api_key=reveal(token), max_retries=max_retries, timeout=20)
+    return openai.OpenAI(base_url=url, api_key=reveal(token), max_retries=max_retries, timeout=20,
+                         http_client=httpx2.Client(transport=metered_transport(httpx2)))
 
 
 @pytest.fixture

@@ -71,3 +71,21 @@ def test_each_check_records_its_tokens_and_the_run_prints_the_total(mock: tuple[
     line = next(x for x in result.stdout.splitlines() if "the target reported" in x)
     assert re.search(rf"reported {total_in + total_out} tokens \({total_in} input, {total_out} output\) "
                      rf"over 4 checks", line), line
+
+
+def test_the_sdk_checks_are_metered_too(mock: tuple[Gateway, str, str], tmp_path: Path) -> None:
+    """The SDKs read their answers themselves; their HTTP clients carry the metered transport."""
+    _, url, token = mock
+    report = tmp_path / "r.json"
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--conformance",
+               "conformance/test_anthropic_sdk.py", "conformance/test_openai_sdk.py",
+               "conformance/test_gemini_sdk.py", "-k", "plain_text or responses_text or chat_text or "
+               "generate_content_text", "--gateway-url", url, "--token-env", TOKEN_ENV,
+               "--conformance-report", str(report)]
+    result = subprocess.run(command, cwd=ROOT, env={**os.environ, TOKEN_ENV: token}, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:]
+    results = json.loads(report.read_text())["results"]
+    modules = {r["nodeid"].split("::")[0] for r in results
+               if int(r["evidence"]["facts"].get("tokens.output", 0))}
+    assert modules == {f"conformance/test_{sdk}_sdk.py" for sdk in ("anthropic", "openai", "gemini")}, results

@@ -2,10 +2,11 @@
 
 Against a real model every generating check spends tokens. The checks' answers already
 carry the provider's usage (Anthropic ``usage``, OpenAI ``usage`` in Responses and Chat,
-Gemini ``usageMetadata``); every answer read through :class:`~gateway_conformance.remote.RemoteClient`
-or replayed from a cassette is metered here, so a platform team sees what a run costs
-before they schedule it nightly. Usage is read as the target reported it, never estimated:
-an answer without usage counts nothing.
+Gemini ``usageMetadata``); every answer read through :class:`~gateway_conformance.remote.RemoteClient`,
+replayed from a cassette or read by an SDK check is metered here, so a platform team sees what a run costs
+before they schedule it nightly. The SDK checks hand the SDKs a
+:func:`metered_transport`, so their answers count too. Usage is read as the target
+reported it, never estimated: an answer without usage counts nothing.
 
 Per check the facts ``tokens.input`` and ``tokens.output`` land in the results; the total is
 the last line of the run (docs/platform-teams.md, "Cost of a run").
@@ -14,13 +15,16 @@ the last line of the run (docs/platform-teams.md, "Cost of a run").
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import pytest
 
-from gateway_conformance.traffic.cassette import RecordedResponse
+from gateway_conformance.sse import SSEParser
+from gateway_conformance.traffic.cassette import RecordedEvent, RecordedResponse
 
 # The usage object of each protocol, and its (input, output) counters.
 _COUNTERS = (("input_tokens", "output_tokens"), ("prompt_tokens", "completion_tokens"),
@@ -106,6 +110,53 @@ class Meter:
         terminalreporter.write_line(
             f"gateway-conformance: the target reported {self.total.total} tokens "
             f"({self.total.input} input, {self.total.output} output) over {self.checks} checks")
+
+
+def _recorded(status: int, headers: dict[str, str], raw: bytes) -> RecordedResponse:
+    """The cassette form of a body as it came off the wire (decompressed if it was)."""
+    if headers.get("content-encoding", "").lower() in ("gzip", "deflate"):
+        try:
+            raw = zlib.decompress(raw, 47)  # 47: gzip or zlib header, detected
+        except zlib.error:
+            return RecordedResponse(status, headers)
+    if "text/event-stream" in headers.get("content-type", ""):
+        parser = SSEParser()
+        events = [RecordedEvent(0.0, event) for event in parser.feed(raw)]
+        return RecordedResponse(status, headers, events=events, tail=parser.close())
+    return RecordedResponse.from_body(status, headers, raw)
+
+
+def metered_transport(http: ModuleType) -> Any:
+    """A transport of ``http`` (``httpx`` or its fork ``httpx2``, which the official SDKs run
+    on) whose answers are metered like the remote client's: hand it to an SDK's HTTP client."""
+    inner = http.HTTPTransport()
+
+    class Tee(http.SyncByteStream):  # type: ignore[misc, name-defined]
+        """The body stream, kept as it passes and metered when the reader closes it."""
+
+        def __init__(self, stream: Any, status: int, headers: dict[str, str]) -> None:
+            self._stream, self._status, self._headers = stream, status, headers
+            self._chunks: list[bytes] = []
+
+        def __iter__(self) -> Iterator[bytes]:
+            for chunk in self._stream:
+                self._chunks.append(chunk)
+                yield chunk
+
+        def close(self) -> None:
+            self._stream.close()
+            record(_recorded(self._status, self._headers, b"".join(self._chunks)))
+
+    class Metered(http.BaseTransport):  # type: ignore[misc, name-defined]
+        def handle_request(self, request: Any) -> Any:
+            response = inner.handle_request(request)
+            response.stream = Tee(response.stream, response.status_code, dict(response.headers))
+            return response
+
+        def close(self) -> None:
+            inner.close()
+
+    return Metered()
 
 
 _METER: Meter | None = None
