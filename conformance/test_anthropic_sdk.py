@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import anthropic
+import httpx2
 import pytest
 
 from gateway_conformance.cost import metered_transport
