@@ -137,10 +137,12 @@ class DeltaRsWriter:
     """
 
     def __init__(self, tables_dir: Path | str, *, max_batch_rows: int = 250_000,
-                 max_pending_rows: int = 1_000_000, maintenance: MaintenancePolicy | None = None) -> None:
+                 max_pending_rows: int = 1_000_000, maintenance: MaintenancePolicy | None = None,
+                 max_linger_seconds: float = CommitLimits.max_linger_seconds) -> None:
         self.tables_dir = Path(tables_dir)
         self.maintenance = maintenance or MaintenancePolicy()
-        self._limits = CommitLimits(max_batch_rows=max_batch_rows, max_pending_rows=max_pending_rows)
+        self._limits = CommitLimits(max_batch_rows=max_batch_rows, max_pending_rows=max_pending_rows,
+                                   max_linger_seconds=max_linger_seconds)
         self._tables: dict[TableName, _Table] = {}
         self._lock = threading.Lock()
         self._closed = False

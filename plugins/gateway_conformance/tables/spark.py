@@ -168,7 +168,8 @@ class SparkDeltaWriter:
 
     def __init__(self, tables_dir: Path | str, *, spark: SparkSession | None = None,
                  remote: str | None = None, max_batch_rows: int = 250_000,
-                 max_pending_rows: int = 1_000_000, maintenance: MaintenancePolicy | None = None) -> None:
+                 max_pending_rows: int = 1_000_000, maintenance: MaintenancePolicy | None = None,
+                 max_linger_seconds: float = CommitLimits.max_linger_seconds) -> None:
         self.tables_dir = Path(tables_dir).resolve()
         if spark is None:
             started = _session_class().getActiveSession() is None
@@ -180,7 +181,8 @@ class SparkDeltaWriter:
         self.remote = is_connect(spark)
         self._catalogs: set[str] | None = None
         self._registered: set[TableName] = set()
-        self._limits = CommitLimits(max_batch_rows=max_batch_rows, max_pending_rows=max_pending_rows)
+        self._limits = CommitLimits(max_batch_rows=max_batch_rows, max_pending_rows=max_pending_rows,
+                                   max_linger_seconds=max_linger_seconds)
         self.maintenance = maintenance or MaintenancePolicy()
         self._commits: dict[TableName, GroupCommit] = {}
         self._maintainers: list[Maintainer] = []
