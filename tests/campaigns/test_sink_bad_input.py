@@ -506,7 +506,7 @@ def test_slow_bodies(sink: SinkHandle) -> None:
     cases = []
     for index in range(count(16)):
         kind = rng.choice(["stall after the head", "stall mid-body", "endless chunk", "trickle",
-                           "fast enough"])
+                           "fast enough", "trickled head"])
         cases.append(Case("slow", f"#{index} {kind}", "metrics", raw=b"", raw_type=kind))
     with ThreadPoolExecutor(len(cases)) as pool:
         list(pool.map(lambda case: _slow(sink, case, rng.random()), cases))
@@ -522,6 +522,13 @@ def _slow(sink: SinkHandle, case: Case, jitter: float) -> None:
             send_quietly(sock, request_head(sink, framing=f"content-length: {len(body)}"))
         elif kind == "stall mid-body":
             send_quietly(sock, request_head(sink, framing=f"content-length: {len(body)}") + body[:5000])
+        elif kind == "trickled head":  # a byte at a time, never the blank line that ends it
+            for byte in request_head(sink, framing="content-length: 0")[:-4]:
+                if not send_quietly(sock, bytes([byte])):
+                    break
+                answer = read_response(sock, 0.05)
+                if answer is not None:
+                    break
         elif kind == "endless chunk":
             head = request_head(sink, framing="transfer-encoding: chunked")
             send_quietly(sock, head + b"ffffffffffffffffff\r\n")
