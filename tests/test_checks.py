@@ -7,14 +7,27 @@ sentence naming the test and the fix.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from gateway_conformance.checks import SURFACES, CatalogueError, catalogue, load
+from gateway_conformance.checks import (
+    SURFACES,
+    CatalogueError,
+    ProfileVerdict,
+    catalogue,
+    load,
+    profile_verdicts,
+)
 from gateway_conformance.checks.registry import DATA_DIR
+from gateway_conformance.checks.render import markdown
+from gateway_conformance.report.results import load_report
 from gateway_conformance.resources import suite_dir
 
 pytest_plugins = ["pytester"]
@@ -195,3 +208,112 @@ def test_limits(surface):
 ''')
     result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider", "-m", "not mock_only")
     result.stdout.fnmatch_lines(["*1 deselected*"])
+
+
+def test_a_failing_check_names_its_requirement_and_source(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_bound='''
+import pytest
+
+@pytest.mark.check("gemini.errors.invalid-argument")
+def test_fails():
+    assert False, "POST /v1beta/models/m:generateContent -> 200: b'{}'"
+''')
+    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines([
+        "*gateway-conformance requirement*",
+        "gemini.errors.invalid-argument (MUST): An invalid generation config (a negative maxOutputTokens) "
+        "is answered 400 INVALID_ARGUMENT.",
+        "source: https://ai.google.dev/gemini-api/docs/troubleshooting*"])
+
+
+# ----- profiles and verdicts -------------------------------------------------------------------
+
+@dataclass
+class _R:
+    check: str
+    agent: str
+    outcome: str
+
+
+def _verdict(results: list[_R], name: str, claimed: set[str] | None = None) -> ProfileVerdict:
+    return next(v for v in profile_verdicts(results, claimed) if v.profile == name)
+
+
+def test_verdicts_follow_the_documented_rules() -> None:
+    cat = catalogue()
+    core = [c.id for c in cat.in_profile("cursor", "core")]
+    extended = [c.id for c in cat.in_profile("cursor", "extended")]
+    every = [_R(c, "cursor", "pass") for c in core + extended]
+    assert _verdict(every, "cursor").verdict == "conformant"
+    assert _verdict(every, "cursor").counts["core"]["passed"] == len(core)
+    one_core_failed = [_R(core[0], "cursor", "fail"), *every[1:]]
+    judged = _verdict(one_core_failed, "cursor")
+    assert (judged.verdict, judged.failed) == ("not conformant", (core[0],))
+    extended_failed = [*every[:-1], _R(extended[-1], "cursor", "fail")]
+    assert _verdict(extended_failed, "cursor").verdict == "partial"
+    expected_failure = [_R(core[0], "cursor", "xfail"), *every[1:]]
+    assert _verdict(expected_failure, "cursor").verdict == "partial"
+    not_run = every[1:]
+    assert _verdict(not_run, "cursor").counts["core"]["not_run"] == 1
+    assert _verdict(not_run, "cursor").verdict == "partial"
+    skipped = [_R(r.check, r.agent, "skip") for r in every]
+    assert _verdict(skipped, "cursor").verdict == "not measured"
+    other_agent = [_R(r.check, "codex", "fail") for r in every]  # another agent's failures are not cursor's
+    assert _verdict(every + other_agent, "cursor").verdict == "conformant"
+    assert _verdict(every, "cursor", claimed={"codex"}).verdict == "not claimed"
+    assert _verdict(every, "cursor").summary().startswith(f"cursor: conformant (core {len(core)}/{len(core)}")
+
+
+def test_the_report_carries_a_verdict_per_profile(tmp_path: Path, pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_bound='''
+import pytest
+
+@pytest.mark.check("cursor.sdk.completion")
+def test_completion():
+    pass
+
+@pytest.mark.check("otlp.http.gzip")
+def test_gzip():
+    assert False
+''')
+    out = tmp_path / "r.json"
+    pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider", "--conformance-report", str(out))
+    verdicts = {v.profile: v for v in load_report(out).verdicts()}
+    assert list(verdicts) == [p.name for p in catalogue().profiles]
+    assert verdicts["cursor"].verdict == "partial" and verdicts["cursor"].counts["core"]["passed"] == 1
+    assert verdicts["otlp-sink"].verdict == "not conformant"
+    assert verdicts["otlp-sink"].failed == ("otlp.http.gzip",)
+
+
+# ----- the checks command and docs/checks.md ----------------------------------------------------
+
+def _checks(*argv: str) -> tuple[int, str, str]:
+    done = subprocess.run([sys.executable, "-m", "gateway_conformance.cli", "checks", *argv],
+                          capture_output=True, text=True, timeout=60)
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_checks_json_lists_every_check_with_its_fields() -> None:
+    status, out, _ = _checks("--format", "json")
+    assert status == 0
+    listed = json.loads(out)["checks"]
+    assert [c["id"] for c in listed] == [c.id for c in catalogue().checks]
+    for check in listed:
+        assert set(check) >= {"id", "requirement", "level", "source", "agents", "runs", "profiles"}
+        assert check["source"]["url"].startswith("https://") and check["source"]["quote"]
+
+
+def test_checks_filters_by_profile_and_agent_in_either_spelling() -> None:
+    status, out, _ = _checks("--agent", "gemini_cli", "--profile", "databricks")
+    rows = out.splitlines()[1:-1]
+    expected = {c.id for c in catalogue().select(profile="databricks", agent="gemini-cli")}
+    assert status == 0 and rows and {row.split()[0] for row in rows} == expected
+    for argv, word in ((["--profile", "nope"], "unknown profile"), (["--agent", "nope"], "unknown agent")):
+        status, out, err = _checks(*argv)
+        assert status == 2 and not out and len(err.strip().splitlines()) == 1 and word in err
+
+
+def test_docs_checks_md_is_generated_from_the_catalogue() -> None:
+    page = Path(__file__).resolve().parents[1] / "docs" / "checks.md"
+    assert page.read_text(encoding="utf-8") == markdown(catalogue()), (
+        "docs/checks.md is stale: run `gateway-conformance checks --format markdown > docs/checks.md`")

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "new-agent": ("gateway_conformance.traffic_cmd:new_agent_command", "scaffold an agent folder"),
     "report": ("gateway_conformance.report.report_cmd", "write the usage dashboard and conformance matrix"),
     "diff": ("gateway_conformance.diff_cmd", "compare two conformance reports; exit 1 on a regression"),
+    "checks": ("gateway_conformance.checks_cmd", "list the check catalogue: requirements, sources, profiles"),
 }
 
 

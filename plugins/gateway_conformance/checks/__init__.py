@@ -26,7 +26,28 @@ from gateway_conformance.checks.registry import (
     catalogue,
     load,
 )
+from gateway_conformance.checks.verdicts import VERDICTS, ProfileVerdict, profile_verdicts
 
-__all__ = ["LEVELS", "MARKER", "RUNS", "SELF_TEST", "SURFACES", "Catalogue", "CatalogueError", "Check",
-           "Identity", "Profile", "Source", "agent_name", "agent_surfaces", "catalogue", "catalogue_of",
-           "check_id", "identity", "load"]
+__all__ = [
+    "LEVELS",
+    "MARKER",
+    "RUNS",
+    "SELF_TEST",
+    "SURFACES",
+    "VERDICTS",
+    "Catalogue",
+    "CatalogueError",
+    "Check",
+    "Identity",
+    "Profile",
+    "ProfileVerdict",
+    "Source",
+    "agent_name",
+    "agent_surfaces",
+    "catalogue",
+    "catalogue_of",
+    "check_id",
+    "identity",
+    "load",
+    "profile_verdicts",
+]

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -238,6 +238,20 @@ class Binding:
         if problems:
             raise pytest.UsageError("the conformance checks are not bound to the catalogue:\n  "
                                     + "\n  ".join(problems))
+
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None],
+                                  ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        """A failing check's report names the requirement it enforces and where it is written."""
+        report = yield
+        found = identity(item)
+        if found is not None and report.failed:
+            check = found.check
+            report.sections.append(("gateway-conformance requirement",
+                                    f"{check.id} ({check.level}): {check.requirement}\n"
+                                    f"source: {check.url} \u201c{check.quote}\u201d"))
+        return report
 
 
 def configure(config: pytest.Config) -> None:

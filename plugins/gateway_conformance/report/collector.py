@@ -26,8 +26,9 @@ from pathlib import Path
 import pytest
 
 from gateway_conformance import __version__
-from gateway_conformance.checks import identity
+from gateway_conformance.checks import catalogue_of, identity
 from gateway_conformance.checks.binding import Identity
+from gateway_conformance.checks.verdicts import profile_verdicts
 from gateway_conformance.report.results import (
     MAX_CAPTURED,
     MAX_LONGREPR,
@@ -267,6 +268,7 @@ class ResultsCollector:
                 "collection_errors": list(self.collection_errors),
             },
             generator={"name": "gateway-conformance", "version": __version__},
+            profiles=[v.to_dict() for v in profile_verdicts(self.results, claimed_profiles(self.config))],
         )
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -282,6 +284,16 @@ class ResultsCollector:
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         for path in self.written:
             terminalreporter.write_line(f"gateway-conformance: wrote {path}")
+
+
+def claimed_profiles(config: pytest.Config) -> set[str]:
+    """The profiles the target claims: the profile's ``claims.profiles`` when it names them,
+    else every profile whose agent (if it has one) the target claims."""
+    claims = target_of(config).claims
+    profiles = catalogue_of(config).profiles
+    if claims.profiles is not None:
+        return set(claims.profiles)
+    return {p.name for p in profiles if p.agent is None or claims.claims_agent(p.agent)}
 
 
 def _iso(epoch: float) -> str:

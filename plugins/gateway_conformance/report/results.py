@@ -20,9 +20,12 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from gateway_conformance.checks.registry import SURFACES
+from gateway_conformance.checks.verdicts import VERDICTS, ProfileVerdict
 from gateway_conformance.secret import scrub
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Version 1 (before the check catalogue): no profiles; checks named from test functions.
+OLDEST_SCHEMA_VERSION = 1
 
 Outcome = Literal["pass", "fail", "error", "skip", "xfail", "xpass"]
 OUTCOMES: tuple[Outcome, ...] = ("pass", "fail", "error", "skip", "xfail", "xpass")
@@ -109,6 +112,8 @@ class Report:
     run: dict[str, Any] = field(default_factory=dict)
     generator: dict[str, str] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+    # One verdict per profile (gateway_conformance.checks.verdicts), as the run judged it.
+    profiles: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def summary(self) -> dict[str, int]:
@@ -121,14 +126,38 @@ class Report:
     def agents(self) -> list[str]:
         return sorted({result.agent for result in self.results}, key=agent_order)
 
+    @property
+    def agent_versions(self) -> dict[str, list[str]]:
+        """The agent CLI versions the run launched, per agent (from the results that name one)."""
+        versions: dict[str, set[str]] = {}
+        for result in self.results:
+            if result.agent_version:
+                versions.setdefault(result.agent, set()).add(result.agent_version)
+        return {agent: sorted(found) for agent, found in sorted(versions.items())}
+
+    def outcomes(self) -> dict[str, dict[str, Outcome]]:
+        """Check ID -> agent -> the worst outcome of its results: the results keyed by ID and agent."""
+        grouped: dict[str, dict[str, list[Outcome]]] = {}
+        for result in self.results:
+            grouped.setdefault(result.check, {}).setdefault(result.agent, []).append(result.outcome)
+        return {check: {agent: worst(found) for agent, found in sorted(agents.items())}  # type: ignore[misc]
+                for check, agents in sorted(grouped.items())}
+
+    def verdicts(self) -> list[ProfileVerdict]:
+        return [ProfileVerdict(p["profile"], p.get("title", p["profile"]), bool(p["claimed"]), p["verdict"],
+                               p.get("counts", {}), tuple(p.get("failed", ()))) for p in self.profiles]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema_version": self.schema_version,
             "generator": dict(self.generator),
             "created": self.created,
             "implementation": asdict(self.implementation),
+            "agents": {agent: {"versions": found} for agent, found in self.agent_versions.items()},
             "run": dict(self.run),
             "summary": self.summary,
+            "profiles": [dict(profile) for profile in self.profiles],
+            "checks": self.outcomes(),
             "results": [asdict(result) for result in self.results],
         }
 
@@ -143,8 +172,8 @@ class Report:
         if version > SCHEMA_VERSION:
             raise where.error("schema_version", f"is {version}; this reader understands up to "
                                                 f"{SCHEMA_VERSION}: upgrade gateway-conformance")
-        if version < 1:
-            raise where.error("schema_version", f"is {version}; the first version is 1")
+        if version < OLDEST_SCHEMA_VERSION:
+            raise where.error("schema_version", f"is {version}; the first version is {OLDEST_SCHEMA_VERSION}")
         impl = where.mapping(doc.get("implementation", {}), "implementation")
         target = impl.get("target", "embedded")
         if target not in ("embedded", "external"):
@@ -161,6 +190,10 @@ class Report:
         if not isinstance(raw_results, list):
             raise where.error("results", f"must be a list, got {type(raw_results).__name__}")
         results = [_result_from_dict(where, item, index) for index, item in enumerate(raw_results)]
+        raw_profiles = doc.get("profiles", [])
+        if not isinstance(raw_profiles, list):
+            raise where.error("profiles", f"must be a list, got {type(raw_profiles).__name__}")
+        profiles = [_profile_from_dict(where, item, index) for index, item in enumerate(raw_profiles)]
         return cls(
             implementation=implementation,
             results=results,
@@ -168,6 +201,7 @@ class Report:
             run=dict(where.mapping(doc.get("run", {}), "run")),
             generator=where.str_map(doc.get("generator", {}), "generator"),
             schema_version=version,
+            profiles=profiles,
         )
 
 
@@ -225,6 +259,19 @@ def _result_from_dict(where: _Where, item: Any, index: int) -> CheckResult:
             captured=where.str_map(ev.get("captured", {}), f"{path}.evidence.captured"),
         ),
     )
+
+
+def _profile_from_dict(where: _Where, item: Any, index: int) -> dict[str, Any]:
+    path = f"profiles[{index}]"
+    obj = dict(where.mapping(item, path))
+    if not isinstance(obj.get("profile"), str) or not obj["profile"]:
+        raise where.error(f"{path}.profile", f"must be a non-empty string, got {obj.get('profile')!r}")
+    if obj.get("verdict") not in VERDICTS:
+        raise where.error(f"{path}.verdict", f"must be one of {', '.join(VERDICTS)}, "
+                                             f"got {obj.get('verdict')!r}")
+    if not isinstance(obj.get("claimed"), bool):
+        raise where.error(f"{path}.claimed", f"must be true or false, got {obj.get('claimed')!r}")
+    return obj
 
 
 def load_report(path: str | os.PathLike[str]) -> Report:
