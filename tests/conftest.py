@@ -8,7 +8,8 @@ mark, so ``-m "not spark"`` runs the deltalake half alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import socket
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,3 +46,24 @@ def sink_engine(request: pytest.FixtureRequest) -> SinkEngine:
     if request.param == "spark":
         return SinkEngine("spark", {"spark": request.getfixturevalue("local_spark")})
     return SinkEngine(request.param)
+
+
+@pytest.fixture
+def spark_connect_url(local_spark) -> Iterator[str]:
+    """``sc://127.0.0.1:PORT`` of a Spark Connect server started on the local session's JVM.
+
+    The same code path as ``--spark-remote sc://...`` against a cluster (the server owns the
+    tables it creates: managed tables), without a second JVM.
+    """
+    pytest.importorskip("grpc", reason="Spark Connect needs pyspark[connect] (grpcio)")
+    jvm = local_spark.sparkContext._jvm
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    conf = jvm.org.apache.spark.SparkEnv.get().conf()
+    conf.set("spark.connect.grpc.binding.address", "127.0.0.1")
+    conf.set("spark.connect.grpc.binding.port", str(port))
+    service = jvm.org.apache.spark.sql.connect.service.SparkConnectService
+    service.start(local_spark.sparkContext._jsc.sc())
+    yield f"sc://127.0.0.1:{port}"
+    service.stop(jvm.scala.Option.empty(), jvm.scala.Option.empty())

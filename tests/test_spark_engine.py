@@ -7,7 +7,6 @@ All tests share the test session's one Spark session (the ``spark`` fixture).
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -259,27 +258,13 @@ def test_the_sink_conformance_suite_passes_on_the_spark_engine(pytester: pytest.
 
 
 @pytest.fixture
-def connect_session(local_spark) -> Iterator:
-    """A Spark Connect client of a Connect server started on this session's JVM (127.0.0.1).
-
-    The same code path as ``--spark-remote sc://...`` against a cluster, without a second JVM.
-    """
-    pytest.importorskip("grpc", reason="Spark Connect needs pyspark[connect] (grpcio)")
+def connect_session(spark_connect_url: str) -> Iterator:
+    """A Spark Connect client of the Connect server on this session's JVM (tests/conftest.py)."""
     from pyspark.sql.connect.session import SparkSession as ConnectSession
 
-    jvm = local_spark.sparkContext._jvm
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    conf = jvm.org.apache.spark.SparkEnv.get().conf()
-    conf.set("spark.connect.grpc.binding.address", "127.0.0.1")
-    conf.set("spark.connect.grpc.binding.port", str(port))
-    service = jvm.org.apache.spark.sql.connect.service.SparkConnectService
-    service.start(local_spark.sparkContext._jsc.sc())
-    client = ConnectSession.builder.remote(f"sc://127.0.0.1:{port}").create()
+    client = ConnectSession.builder.remote(spark_connect_url).create()
     yield client
     client.stop()
-    service.stop(jvm.scala.Option.empty(), jvm.scala.Option.empty())
 
 
 def test_spark_connect_creates_appends_and_enforces_by_name(connect_session, local_spark,

@@ -19,8 +19,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-#: Records the ledger keeps by default: minutes of heavy traffic, a few MB at most.
-DEFAULT_WINDOW = 10_000
+#: Records the ledger keeps by default (~3 KB each): what a test or an admin reads back is
+#: recent; the usage tables keep everything.
+DEFAULT_WINDOW = 2_000
 
 # Headers recorded verbatim (lower-case names). Session ids: Claude Code sends
 # X-Claude-Code-Session-Id; Codex (0.133+) sends session-id / thread-id and an originator

@@ -3,9 +3,12 @@
 ``submit`` runs on the event loop just before a response's last byte leaves, so it only
 queues the record and its captured bytes. One thread turns what waits into rows (stream
 assembly and JSON parsing happen here, off the event loop) and appends one Arrow batch to
-each table through the shared Delta writers, every ``interval`` seconds or as soon as
-``max_group`` requests wait: a commit carries many requests, never one each, whichever
-engine writes (a delta-rs commit costs ~20 ms, a Spark one ~0.4 s, whatever its size).
+each table through the shared Delta writers, every ``interval`` seconds (5 by default) or
+as soon as ``max_group`` requests wait: a commit carries many requests, never one each,
+whichever engine writes (a delta-rs commit costs ~20 ms, a Spark one ~0.4 s, whatever its
+size), and fewer commits keep delta-rs's own memory flat (it grows with the commit count
+before settling). Databricks itself lands usage rows 15-20 minutes late; :meth:`flush`
+commits at once for a reader that cannot wait.
 
 Back-pressure, the same rule as the OTLP sink's: when the backlog passes ``max_pending``
 requests or ``max_pending_bytes`` of captured bodies, the gateway refuses new model calls
@@ -58,7 +61,7 @@ class UsageRecorder:
     """:class:`~gateway_conformance.gateway.app.UsageSink` writing both tables through ``writer``."""
 
     def __init__(self, writer: DeltaWriter, tables: UsageTables, *, secrets: Iterable[str] = (),
-                 workspace_id: str | None = None, interval: float = 1.0, max_group: int = 5_000,
+                 workspace_id: str | None = None, interval: float = 5.0, max_group: int = 5_000,
                  max_pending: int = 20_000, max_pending_bytes: int = 128 * 1024 * 1024,
                  retries: int = 3) -> None:
         self.writer = writer
