@@ -97,7 +97,7 @@ def _install(args: argparse.Namespace) -> int:
         shutil.copyfile(node_pins_dir() / name, prefix / name)
     print(f"installing the pinned agent CLIs into {target} (npm ci; a few minutes the first time)",
           file=sys.stderr)
-    canary._npm(args.npm, "ci", "--prefix", str(prefix), "--no-audit", "--no-fund", "--loglevel=error",
+    canary.run_npm(args.npm, "ci", "--prefix", str(prefix), "--no-audit", "--no-fund", "--loglevel=error",
                 timeout=1800)
     for agent in registry.all_agents():
         for inst in launch.installations(agent.spec, target):

@@ -45,7 +45,8 @@ def canary_cache() -> Path:
     return launch.agents_cache().parent / "canary"
 
 
-def _npm(npm: str, *args: str, timeout: float = 600.0) -> subprocess.CompletedProcess[str]:
+def run_npm(npm: str, *args: str, timeout: float = 600.0) -> subprocess.CompletedProcess[str]:
+    """Run npm; a missing npm, a timeout or a failure becomes one line with the fix."""
     try:
         proc = subprocess.run([npm, *args], capture_output=True, text=True, timeout=timeout,
                               stdin=subprocess.DEVNULL, check=False)
@@ -64,7 +65,7 @@ def _npm(npm: str, *args: str, timeout: float = 600.0) -> subprocess.CompletedPr
 def published_versions(spec: AgentSpec, npm: str = "npm") -> list[str]:
     """The stable versions npm lists for the agent's package, oldest first."""
     assert spec.npm_package is not None
-    proc = _npm(npm, "view", spec.npm_package, "versions", "--json", timeout=120)
+    proc = run_npm(npm, "view", spec.npm_package, "versions", "--json", timeout=120)
     try:
         versions = json.loads(proc.stdout)
     except ValueError:
@@ -81,7 +82,7 @@ def install(candidate: Candidate, cache: Path, npm: str = "npm") -> launch.Insta
     found = launch.find(spec, version, prefix / "node_modules")
     if found is None:
         prefix.mkdir(parents=True, exist_ok=True)
-        _npm(npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--loglevel=error",
+        run_npm(npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--loglevel=error",
              f"{spec.npm_package}@{version}")
         found = launch.find(spec, version, prefix / "node_modules")
     if found is None:
