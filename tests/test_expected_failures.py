@@ -129,3 +129,26 @@ def test_a_malformed_expected_failures_file_is_refused(tmp_path: Path, text: str
     with pytest.raises(pytest.UsageError, match=r"expected failures .*x\.toml") as caught:
         load_expected(path)
     assert says in str(caught.value)
+
+
+def test_a_profile_claim_leaves_the_other_checks_not_claimed(tmp_path: Path, broken: tuple[str, str]) -> None:
+    result, results = run(tmp_path, broken, [], claims='profiles = ["codex"]')
+    got = by_test(results)
+    assert got["test_json_grammar[codex]"]["outcome"] == "pass", got["test_json_grammar[codex]"]
+    others = [r for name, r in got.items() if "[codex]" not in name]
+    assert others and all(r["outcome"] == "skip" and "in none of the claimed profiles" in r["reason"]
+                          for r in others), [r["reason"] for r in others]
+    assert result.returncode == 1  # codex's stream grammar is broken and claimed: a real failure
+
+
+def test_an_unknown_profile_claim_stops_the_run(tmp_path: Path, broken: tuple[str, str]) -> None:
+    url, token = broken
+    profile = tmp_path / "gw.toml"
+    profile.write_text(f'name = "gw"\nurl = "{url}"\ntoken_env = "{TOKEN_ENV}"\n'
+                       f'[claims]\nprofiles = ["codx"]\n')
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--conformance", SURFACES,
+               "--target", str(profile)]
+    result = subprocess.run(command, cwd=ROOT, env={**os.environ, TOKEN_ENV: token}, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "claims.profiles: unknown profile 'codx'; known: claude-code, codex" in result.stderr

@@ -8,6 +8,9 @@ from inside a nested pytest run through the ``target`` and ``gateway_urls`` fixt
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -168,7 +171,10 @@ def echo() -> Iterator[str]:
     async def show(request: Request) -> JSONResponse:
         return JSONResponse({"headers": dict(request.headers), "query": dict(request.query_params),
                              "path": request.url.path})
-    app = Starlette(routes=[Route("/{rest:path}", show, methods=["GET", "POST"])])
+
+    async def version(request: Request) -> JSONResponse:
+        return JSONResponse({"build": {"version": "9.9.9"}}, headers={"x-gateway-version": "9.9.10"})
+    app = Starlette(routes=[Route("/health", version), Route("/{rest:path}", show, methods=["GET", "POST"])])
     with ServerHandle(app, name="echo") as server:
         yield server.url
 
@@ -192,3 +198,19 @@ def test_each_auth_scheme_and_the_extra_headers_reach_the_wire(echo: str, auth: 
     assert seen["query"] == (query or {"alt": "sse"})
     assert seen["headers"]["x-team"] == "platform"
     assert seen["path"] == "/base/v1/models/m:streamGenerateContent"
+
+
+@pytest.mark.parametrize(("probe", "version"), [('json = "build.version"', "9.9.9"),
+                                                ('header = "x-gateway-version"', "9.9.10")])
+def test_the_version_is_read_from_the_gateway_into_the_report(echo: str, tmp_path: Path, probe: str,
+                                                              version: str) -> None:
+    profile = write(tmp_path, f'name = "echo-gw"\nversion = "0.0-fallback"\nurl = "{echo}"\n'
+                              f'token_env = "GWC_ECHO_TOKEN"\n[version_from]\npath = "/health"\n{probe}\n')
+    report = tmp_path / "r.json"
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--conformance",
+               "conformance/test_target_surfaces.py", "-k", "json_grammar", "--target", str(profile),
+               "--conformance-report", str(report)]
+    subprocess.run(command, cwd=ROOT, env={**os.environ, "GWC_ECHO_TOKEN": "tok-123456"}, capture_output=True,
+                   text=True, timeout=300)
+    implementation = json.loads(report.read_text())["implementation"]
+    assert (implementation["name"], implementation["version"]) == ("echo-gw", version)

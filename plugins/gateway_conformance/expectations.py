@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from gateway_conformance.checks import check_id, identity
+from gateway_conformance.checks import catalogue, check_id, identity
 from gateway_conformance.target import Target, target_of
 
 CLAIM_FACT = "claim"
@@ -84,6 +84,7 @@ class Expectations:
         self.target = target
         self.expected = load_expected(target.expected_failures) if target.expected_failures else {}
         self.unmatched: list[str] = []
+        self.in_profiles = _profile_checks(target)  # None: no profile claim
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -93,9 +94,16 @@ class Expectations:
             found = identity(item)
             if found is None:
                 continue  # a self_check or a test bound to no check: not the gateway's
+            unclaimed = None
             if not any(self.target.claims.claims_agent(agent) for agent in found.agents):
+                unclaimed = ", ".join(found.agents)
+            elif self.in_profiles is not None and not any(
+                    found.check.id in ids and (agent is None or agent in found.agents)
+                    for agent, ids in self.in_profiles):
                 agents = ", ".join(found.agents)
-                reason = f"{NOT_CLAIMED}: {self.target.label()} does not claim {agents}{where}"
+                unclaimed = f"{found.check.id} for {agents} (in none of the claimed profiles)"
+            if unclaimed is not None:
+                reason = f"{NOT_CLAIMED}: {self.target.label()} does not claim {unclaimed}{where}"
                 item.add_marker(pytest.mark.skip(reason=reason))
                 item.user_properties.append((CLAIM_FACT, NOT_CLAIMED))
                 continue
@@ -124,6 +132,23 @@ class Expectations:
             report.longrepr = (f"stale expected failure: {entry.check} passes now; remove it from "
                                f"{entry.source} (it was listed because: {entry.describe()})")
         return report  # type: ignore[return-value]
+
+
+def _profile_checks(target: Target) -> list[tuple[str | None, set[str]]] | None:
+    """Per claimed profile: its agent (a case is claimed for that agent only) and its check
+    IDs. None: no profile claim. An unknown profile stops the run, naming the known ones."""
+    names = target.claims.profiles
+    if names is None:
+        return None
+    registry = catalogue()
+    claimed = []
+    for name in names:
+        try:
+            profile = registry.profile(name)
+        except KeyError as exc:
+            raise pytest.UsageError(f"--target {target.source}: claims.profiles: {exc.args[0]}") from None
+        claimed.append((profile.agent, {check.id for check in registry.in_profile(name)}))
+    return claimed
 
 
 def configure(config: pytest.Config) -> None:
