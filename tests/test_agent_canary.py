@@ -66,7 +66,8 @@ def _known(tmp_path: Path) -> Path:
 def _checker(generated_on_new: str) -> tuple[list[tuple[Path, list[str]]], object]:
     calls: list[tuple[Path, list[str]]] = []
 
-    def check(node_modules: Path, agents: Sequence[str]) -> list[matrix.Row]:
+    def check(node_modules: Path, agents: Sequence[str], *, keep_report: Path | None = None,
+              ) -> list[matrix.Row]:
         found = sorted(p.name for p in node_modules.iterdir())
         calls.append((node_modules, found))
         return [matrix.Row("codex", "0.172.0", "fail", generated_on_new)]
@@ -131,3 +132,14 @@ def test_rows_come_from_the_suite_report() -> None:
     assert by_version["0.172.0"].detail == "profile is no longer supported"
     assert (by_version["0.173.0"].documented, by_version["0.173.0"].generated) == ("not measured",
                                                                                    "not measured")
+
+
+def test_the_real_check_runs_the_suite_and_keeps_its_report(tmp_path: Path) -> None:
+    """With no CLI in the folder the suite's matrix test cannot measure anything: no rows (the
+    command then exits 1, "nothing was measured"), and the suite's report is kept for the page."""
+    empty = tmp_path / "node_modules"
+    empty.mkdir()
+    kept = tmp_path / "canary-results.json"
+    assert canary.check(empty, ["codex"], keep_report=kept) == []
+    report = json.loads(kept.read_text())
+    assert [r["outcome"] for r in report["results"]] == ["skip"], report["results"]

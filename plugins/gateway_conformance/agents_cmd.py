@@ -16,6 +16,7 @@ import argparse
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from gateway_conformance.agents import canary, launch, matrix, registry
@@ -44,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--results", type=Path, default=matrix.results_file(), metavar="FILE",
                      help="the results file new rows are compared with (default: the shipped one)")
     run.add_argument("--update", action="store_true", help="write the measured rows into --results")
+    run.add_argument("--report", type=Path, default=None, metavar="JSON",
+                     help="keep the checks' --conformance-report here (`gateway-conformance report "
+                          "--results JSON` draws the HTML version matrix from it)")
     table = sub.add_parser("matrix", help="print the README matrix from the results file")
     table.add_argument("--results", type=Path, default=matrix.results_file(), metavar="FILE")
     table.add_argument("--readme", type=Path, default=None, metavar="README.md",
@@ -111,13 +115,16 @@ def _canary(args: argparse.Namespace) -> int:
     names = args.agent or _cli_agents()
     specs = [registry.get(name).spec for name in names]
     known = matrix.load(args.results)
+    def checker(node_modules: Path, agents: Sequence[str]) -> list[matrix.Row]:
+        return canary.check(node_modules, agents, keep_report=args.report)
+
     if args.pinned:
-        rows = canary.check(args.node_modules or launch.default_node_modules(), names)
+        rows = checker(args.node_modules or launch.default_node_modules(), names)
         result = canary.CanaryResult(rows, {r.key for r in rows} - {r.key for r in known})
     else:
         if args.last < 1:
             raise CommandError(f"--last {args.last}: give 1 or more")
-        result = canary.run_canary(specs, last=args.last, known=known, npm=args.npm)
+        result = canary.run_canary(specs, last=args.last, known=known, npm=args.npm, checker=checker)
     print(f"{'agent':12} {'version':10} {'documented':12} {'generated':12}")
     for row in matrix.sort_rows(result.rows):
         mark = "  NEW" if row.key in result.new else ""

@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -102,9 +103,12 @@ def link_folder(installations: Iterable[launch.Installation], folder: Path) -> P
     return folder
 
 
-def check(node_modules: Path, agents: Sequence[str], *, timeout: float = CHECK_TIMEOUT) -> list[Row]:
+def check(node_modules: Path, agents: Sequence[str], *, timeout: float = CHECK_TIMEOUT,
+          keep_report: Path | None = None) -> list[Row]:
     """Run the suite's config-compatibility checks on the CLIs in ``node_modules``; one row per
-    agent version, each cell what the check measured (``not measured`` when it could not run)."""
+    agent version, each cell what the check measured (``not measured`` when it could not run).
+    ``keep_report``: also keep the run's ``--conformance-report`` there, for the HTML page
+    (``gateway-conformance report --results``), whose version matrix is drawn from it."""
     with tempfile.TemporaryDirectory(prefix="gwc-canary-") as scratch:
         report = Path(scratch) / "results.json"
         selection = f"{MATRIX_TEST} and ({' or '.join(a.replace('_', '-') for a in agents)})"
@@ -121,6 +125,8 @@ def check(node_modules: Path, agents: Sequence[str], *, timeout: float = CHECK_T
         if not report.is_file():
             raise CommandError("the compatibility checks wrote no results: run `pytest --conformance -k "
                                "config_compatibility` to see why")
+        if keep_report is not None:
+            shutil.copyfile(report, keep_report)
         return rows_from_report(json.loads(report.read_text(encoding="utf-8")))
 
 
