@@ -317,3 +317,64 @@ def test_docs_checks_md_is_generated_from_the_catalogue() -> None:
     page = Path(__file__).resolve().parents[1] / "docs" / "checks.md"
     assert page.read_text(encoding="utf-8") == markdown(catalogue()), (
         "docs/checks.md is stale: run `gateway-conformance checks --format markdown > docs/checks.md`")
+
+
+def test_m_selects_one_agent_exactly_in_either_spelling(pytester: pytest.Pytester) -> None:
+    source = '''
+import pytest
+
+@pytest.fixture(params=["anthropic", "openai", "cursor", "gemini"])
+def surface(request):
+    return request.param
+
+@pytest.mark.check("gateway.errors.malformed-json")
+def test_per_surface(surface):
+    pass
+
+@pytest.mark.check("gemini.sdk.generate")
+def test_gemini_only():
+    pass
+'''
+    for spelling in ("gemini-cli", "gemini_cli"):
+        result = _collect(pytester, source, "--strict-markers", "-m", spelling)
+        result.stdout.fnmatch_lines(["*test_per_surface[[]gemini[]]", "*test_gemini_only",
+                                     "*2/5 tests collected (3 deselected)*"])
+
+
+def test_the_terminal_summary_gives_verdicts_counts_and_grouped_reasons(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_bound='''
+import pytest
+
+@pytest.mark.check("cursor.sdk.completion")
+def test_pass():
+    pass
+
+@pytest.mark.check("openai.errors.param-named")
+@pytest.mark.parametrize("surface", ["openai", "cursor"])
+def test_skipped(surface):
+    pytest.skip("no upstream: the target profile names none")
+
+@pytest.mark.check("gateway.errors.body-not-object")
+@pytest.mark.parametrize("surface", ["cursor"])
+@pytest.mark.xfail(reason="the gateway answers 200 to an array", strict=True)
+def test_expected(surface):
+    assert False
+
+@pytest.mark.check("gateway.errors.malformed-json")
+@pytest.mark.parametrize("surface", ["cursor"])
+def test_fail(surface):
+    assert False
+''')
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines([
+        "*gateway-conformance: profiles and agents*",
+        "profiles:",
+        "  cursor: not conformant (core 1/*",
+        "  otlp-sink: not measured*",
+        "agents:",
+        "  codex: 1 skipped",
+        "      1 skipped: no upstream: the target profile names none",
+        "  cursor: 1 passed, 1 failed, 1 expected failures, 1 skipped",
+        "      1 expected failure: the gateway answers 200 to an array",
+        "      1 skipped: no upstream: the target profile names none",
+    ])

@@ -26,6 +26,7 @@ from gateway_conformance.report.collector import (
 )
 from gateway_conformance.report.matrix import check_matrix, diff_reports, format_diff, version_matrix
 from gateway_conformance.report.results import (
+    SCHEMA_FILE,
     SCHEMA_VERSION,
     CheckResult,
     Redactor,
@@ -194,6 +195,56 @@ def test_self_checks_and_unbound_tests_are_never_reported(run_report: Report) ->
     nodeids = [r.nodeid for r in run_report.results]
     assert not [n for n in nodeids if "test_self" in n or "test_unbound" in n]
     assert all(r.check.count(".") == 2 for r in run_report.results)
+
+
+def test_the_document_validates_against_the_shipped_schema(inner_run: Path) -> None:
+    jsonschema = pytest.importorskip("jsonschema", reason="pip install jsonschema (the test extra)")
+    document = json.loads((inner_run / "out" / "results.json").read_text(encoding="utf-8"))
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(document, schema)
+    assert document["checks"]["gateway.stream.grammar"] == {"claude-code": "pass", "codex": "fail"}
+    assert {p["profile"] for p in document["profiles"]} >= {"claude-code", "otlp-sink", "databricks"}
+    assert document["agents"] == {"claude-code": {"versions": ["2.1.197"]}}
+    broken = {**document, "results": [{**document["results"][0], "check": "suite/by-param"}]}
+    with pytest.raises(jsonschema.ValidationError, match="does not match"):
+        jsonschema.validate(broken, schema)
+
+
+RENAMED = """
+import pytest
+
+@pytest.mark.check("gateway.errors.malformed-json")
+@pytest.mark.parametrize("surface", ["anthropic", "gemini"])
+def {name}(surface):
+    assert surface != "gemini" or {gemini_ok}
+
+@pytest.mark.check("anthropic.sdk.message")
+def test_message():
+    pass
+"""
+
+
+def test_diff_matches_on_check_ids_so_a_renamed_test_changes_nothing(pytester: pytest.Pytester) -> None:
+    """A check's function is renamed between two runs of the same gateway: diff sees no change,
+    while a real change of outcome under the same ID still shows as a regression."""
+    runs = {}
+    for label, name, ok in (("before", "test_malformed_body", "True"), ("after", "test_renamed", "True"),
+                            ("broken", "test_renamed", "False")):
+        pytester.makepyfile(test_bound=RENAMED.format(name=name, gemini_ok=ok))
+        out = pytester.path / f"{label}.json"
+        pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider", "--conformance-report", str(out))
+        runs[label] = out
+    same = subprocess.run([sys.executable, "-m", "gateway_conformance.cli", "diff", str(runs["before"]),
+                           str(runs["after"])], capture_output=True, text=True, timeout=60)
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "unchanged: 3" in same.stdout
+    for section in ("regressions", "fixes", "new (", "missing (", "changed ("):
+        assert section not in same.stdout, same.stdout
+    worse = subprocess.run([sys.executable, "-m", "gateway_conformance.cli", "diff", str(runs["after"]),
+                            str(runs["broken"])], capture_output=True, text=True, timeout=60)
+    assert worse.returncode == 1
+    assert "gemini-cli / gateway.errors.malformed-json" in worse.stdout
 
 
 def test_no_token_reaches_the_document(run_report: Report, inner_run: Path) -> None:

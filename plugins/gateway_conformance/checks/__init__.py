@@ -12,6 +12,7 @@ from gateway_conformance.checks.binding import (
     Identity,
     catalogue_of,
     check_id,
+    claimed_profiles,
     identity,
 )
 from gateway_conformance.checks.registry import (
@@ -47,6 +48,7 @@ __all__ = [
     "catalogue",
     "catalogue_of",
     "check_id",
+    "claimed_profiles",
     "identity",
     "load",
     "profile_verdicts",

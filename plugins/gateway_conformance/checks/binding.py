@@ -38,6 +38,7 @@ import pytest
 from gateway_conformance.checks.agents import agent_name, agent_surfaces
 from gateway_conformance.checks.registry import SURFACES, Catalogue, Check, load
 from gateway_conformance.resources import suite_dir
+from gateway_conformance.target import target_of
 
 MARKER = "check"
 # A test of the suite itself (plugin.py registers the marker and skips it against external targets).
@@ -92,6 +93,15 @@ def catalogue_of(config: pytest.Config) -> Catalogue:
         roots = [Path(p) for p in (config.getoption("agents_dir", None) or [])]
         config.stash[_CATALOGUE] = load(agents=agent_surfaces(roots))
     return config.stash[_CATALOGUE]
+
+
+def claimed_profiles(config: pytest.Config) -> set[str]:
+    """The profiles the target claims: the profile's ``claims.profiles`` when it names them,
+    else every profile whose agent (if it has one) the target claims."""
+    claims = target_of(config).claims
+    if claims.profiles is not None:
+        return set(claims.profiles)
+    return {p.name for p in catalogue_of(config).profiles if p.agent is None or claims.claims_agent(p.agent)}
 
 
 def _kebab(text: str) -> str:
@@ -185,6 +195,7 @@ class Binding:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        self.identities: dict[str, Identity] = {}
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -229,8 +240,12 @@ class Binding:
             problem = _reconcile_runs(item, check)
             if problem:
                 problems.append(f"{item.nodeid}: {problem}")
-            item.stash[_IDENTITY] = Identity(check, agents, variant, fields.get("config"), how)
-            item.extra_keyword_matches.update({check.id, *agents, *(a.replace("-", "_") for a in agents)})
+            item.stash[_IDENTITY] = self.identities[item.nodeid] = Identity(
+                check, agents, variant, fields.get("config"), how)
+            spellings = {*agents, *(a.replace("-", "_") for a in agents)}
+            item.extra_keyword_matches.update({check.id, *spellings})
+            for name in sorted(spellings):  # `-m claude-code` / `-m claude_code`: registered in configure
+                item.add_marker(getattr(pytest.mark, name))
         for check_id_, keys in sorted(functions.items()):
             if len(keys) > 1:
                 problems.append(f"{check_id_} is bound by {len(keys)} tests ({', '.join(sorted(keys))}): "
@@ -239,6 +254,17 @@ class Binding:
             raise pytest.UsageError("the conformance checks are not bound to the catalogue:\n  "
                                     + "\n  ".join(problems))
 
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        """Per profile and agent: verdicts, counts and the skip reasons grouped (checks/summary.py)."""
+        if not self.identities:
+            return
+        from gateway_conformance.checks.summary import lines  # it reads this module's Identity
+
+        terminalreporter.section("gateway-conformance: profiles and agents")
+        for line in lines(self.identities, terminalreporter.stats, catalogue_of(self.config),
+                          claimed_profiles(self.config)):
+            terminalreporter.write_line(line)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None],
@@ -258,5 +284,9 @@ def configure(config: pytest.Config) -> None:
     """From ``pytest_configure``: register the ``check`` marker and the binding validator."""
     for name, meaning in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {meaning}")
+    roots = [Path(p) for p in (config.getoption("agents_dir", None) or [])]
+    for agent, surface in sorted({**agent_surfaces(roots), "otlp": "otlp"}.items()):
+        for name in dict.fromkeys((agent, agent.replace("-", "_"))):
+            config.addinivalue_line("markers", f"{name}: a check filed under {agent} ({surface} surface)")
     if not config.pluginmanager.has_plugin(PLUGIN_NAME):
         config.pluginmanager.register(Binding(config), PLUGIN_NAME)

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from gateway_conformance import __version__
-from gateway_conformance.checks import catalogue_of, identity
+from gateway_conformance.checks import claimed_profiles, identity
 from gateway_conformance.checks.binding import Identity
 from gateway_conformance.checks.verdicts import profile_verdicts
 from gateway_conformance.report.results import (
@@ -284,16 +284,6 @@ class ResultsCollector:
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         for path in self.written:
             terminalreporter.write_line(f"gateway-conformance: wrote {path}")
-
-
-def claimed_profiles(config: pytest.Config) -> set[str]:
-    """The profiles the target claims: the profile's ``claims.profiles`` when it names them,
-    else every profile whose agent (if it has one) the target claims."""
-    claims = target_of(config).claims
-    profiles = catalogue_of(config).profiles
-    if claims.profiles is not None:
-        return set(claims.profiles)
-    return {p.name for p in profiles if p.agent is None or claims.claims_agent(p.agent)}
 
 
 def _iso(epoch: float) -> str:

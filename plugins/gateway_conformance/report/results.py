@@ -24,6 +24,8 @@ from gateway_conformance.checks.verdicts import VERDICTS, ProfileVerdict
 from gateway_conformance.secret import scrub
 
 SCHEMA_VERSION = 2
+# The document's JSON Schema, shipped in the package (docs/report.md explains each field).
+SCHEMA_FILE = Path(__file__).with_name("report.schema.json")
 # Version 1 (before the check catalogue): no profiles; checks named from test functions.
 OLDEST_SCHEMA_VERSION = 1
 
