@@ -73,6 +73,7 @@ def test_an_agent_folder_without_cassettes_fails_not_passes_silently(pytester: p
     agents = pytester.path / "agents"
     assert cli.main(["new-agent", "quiet_agent", "--surface", "cursor", "--dir", str(agents)]) == 0
     result = pytester.runpytest_subprocess("--conformance", "--agents-dir", str(agents), "-k", "quiet_agent",
-                                           "-p", "no:cacheprovider")
-    result.assert_outcomes(failed=1)
+                                           "-p", "no:cacheprovider", "-rf")
+    failed = [line for line in result.outlines if line.startswith("FAILED")]
+    assert len(failed) == 1 and "test_agent_folder_has_cassettes[quiet_agent]" in failed[0], failed
     assert "has no cassettes/*.json, so nothing of this agent is checked" in result.stdout.str()
