@@ -103,7 +103,7 @@ def test_missing_env_token_is_an_error() -> None:
     assert result.stdout == ""
 
 
-@pytest.mark.parametrize("flag", ["--allow-model=nobody", "--token-env="])
+@pytest.mark.parametrize("flag", ["--allow-model=nobody", "--token-env=", "--compact-every=-1"])
 def test_bad_flags_fail_cleanly(flag: str) -> None:
     result = subprocess.run([sys.executable, "-m", "gateway_conformance.cli", "serve", "--json", flag],
                             capture_output=True, text=True, timeout=30)

@@ -34,6 +34,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from conftest import SinkEngine
 from gateway_conformance.otlp.sink import SinkFaults
 from gateway_conformance.tables.delta import APPENDS_KEY
+from gateway_conformance.tables.maintenance import MaintenancePolicy
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -86,7 +87,9 @@ def load_run(sink_engine: SinkEngine, tmp_path_factory: pytest.TempPathFactory) 
     failed_exports = 0
     lock = threading.Lock()
     tables_dir = tmp_path_factory.mktemp("load")
-    with sink_engine.start_sink(tables_dir, "load", [TOKEN], faults=faults) as sink:
+    # Compaction every few commits: the rows must survive maintenance racing the appends too.
+    with sink_engine.start_sink(tables_dir, "load", [TOKEN], faults=faults,
+                                maintenance=MaintenancePolicy(compact_every=3)) as sink:
         table = sink.table_names["metrics"]
 
         def export(exporter_index: int) -> None:
@@ -135,3 +138,4 @@ def test_concurrent_exports_share_delta_rs_commits(load_run: LoadRun) -> None:
     acknowledged_requests = len(load_run.acknowledged) // load_run.load.points
     assert sum(int(commit[APPENDS_KEY]) for commit in commits) == acknowledged_requests
     assert len(commits) < acknowledged_requests
+    assert any(entry["operation"] == "OPTIMIZE" for entry in history), "maintenance never ran during the load"
