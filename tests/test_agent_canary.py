@@ -143,3 +143,17 @@ def test_the_real_check_runs_the_suite_and_keeps_its_report(tmp_path: Path) -> N
     assert canary.check(empty, ["codex"], keep_report=kept) == []
     report = json.loads(kept.read_text())
     assert [r["outcome"] for r in report["results"]] == ["skip"], report["results"]
+
+
+def test_update_never_writes_into_an_installed_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway_conformance import agents_cmd, resources
+    package = tmp_path / "site-packages" / "gateway_conformance"
+    (package / "_fixtures" / "agents").mkdir(parents=True)
+    with monkeypatch.context() as patch:
+        patch.setattr(resources, "_PACKAGE", package)
+        assert resources.inside_installed_package(package / "_fixtures" / "agents" / "matrix.json")
+        assert not resources.inside_installed_package(tmp_path / "matrix.json")
+    monkeypatch.setattr(agents_cmd, "inside_installed_package", lambda path: True)
+    assert cli.main(["agents", "canary", "--update"]) == 2
+    assert "inside the installed package" in capsys.readouterr().err

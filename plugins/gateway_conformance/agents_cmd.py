@@ -21,7 +21,7 @@ from pathlib import Path
 
 from gateway_conformance.agents import canary, launch, matrix, registry
 from gateway_conformance.cli_errors import CommandError
-from gateway_conformance.resources import node_pins_dir
+from gateway_conformance.resources import inside_installed_package, node_pins_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -112,6 +112,9 @@ def _install(args: argparse.Namespace) -> int:
 
 
 def _canary(args: argparse.Namespace) -> int:
+    if args.update and inside_installed_package(args.results):
+        raise CommandError(f"--update would write {args.results}, inside the installed package: give "
+                           "--results FILE (a results file of your own)")
     names = args.agent or _cli_agents()
     specs = [registry.get(name).spec for name in names]
     known = matrix.load(args.results)

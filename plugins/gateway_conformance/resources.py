@@ -30,6 +30,11 @@ def data_dir() -> Path:
     return _first_existing(_PACKAGE / "_fixtures", _REPO / "fixtures")
 
 
+def inside_installed_package(path: Path) -> bool:
+    """Whether ``path`` is in a wheel's copy of the data (site-packages): never written to."""
+    return (_PACKAGE / "_fixtures").is_dir() and path.resolve().is_relative_to(_PACKAGE.resolve())
+
+
 def node_pins_dir() -> Path:
     """The folder with ``package.json`` and ``package-lock.json``: the pinned agent CLIs."""
     for candidate in (_PACKAGE / "_node", _REPO):
