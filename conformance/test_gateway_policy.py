@@ -16,8 +16,10 @@ import httpx
 import pytest
 
 from gateway_conformance.gateway.app import default_surfaces
-from gateway_conformance.secret import Secret, reveal
+from gateway_conformance.remote import AuthScheme, credentials
+from gateway_conformance.secret import Secret
 from gateway_conformance.sse import SSEEvent, SSEParser
+from gateway_conformance.target import AGENT_SURFACES, Target
 
 ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                    404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
@@ -94,37 +96,56 @@ def http() -> Iterator[httpx.Client]:
 
 @dataclass
 class Caller:
+    """One surface as the target serves it: its base URL, auth scheme and model (the profile's)."""
+
     http: httpx.Client
     base: str
     shape: Shape
     token: Secret
+    auth: AuthScheme = "bearer"
+    model: str = ""
 
     def headers(self, token: Secret | str | None = "default", **extra: str) -> dict[str, str]:
         token = self.token if token == "default" else token
-        return {**({"authorization": f"Bearer {reveal(token)}"} if token else {}), **extra}
+        return {**credentials(self.auth, token)[0], **extra}
+
+    def params(self, token: Secret | str | None = "default") -> dict[str, str]:
+        return credentials(self.auth, self.token if token == "default" else token)[1]
 
     def generate(self, *, stream: bool = False, model: str | None = None,
                  token: Secret | str | None = "default",
                  **headers: str) -> httpx.Response:
-        path, body = self.shape.request(model or self.shape.model, stream)
-        return self.http.post(self.base + path, json=body, headers=self.headers(token, **headers))
+        path, body = self.shape.request(model or self.model or self.shape.model, stream)
+        return self.http.post(self.base + path, json=body, headers=self.headers(token, **headers),
+                              params=self.params(token))
 
     def stream(self, **headers: str) -> Any:
-        path, body = self.shape.request(self.shape.model, True)
-        return self.http.stream("POST", self.base + path, json=body, headers=self.headers(**headers))
+        path, body = self.shape.request(self.model or self.shape.model, True)
+        return self.http.stream("POST", self.base + path, json=body, headers=self.headers(**headers),
+                                params=self.params())
 
 
 @pytest.fixture
 def call(http: httpx.Client, gateway_urls: dict[str, str], surface: str, shape: Shape,
-         gateway_token: Secret) -> Caller:
-    return Caller(http, gateway_urls[surface], shape, gateway_token)
+         gateway_token: Secret, target: Target) -> Caller:
+    agent = next(a for a, s in AGENT_SURFACES.items() if s == surface)
+    return Caller(http, gateway_urls[surface], shape, gateway_token, target.surface(surface).auth,
+                  target.model(agent))
 
 
 def _error(response: httpx.Response, status: int, shape: Shape) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
+    """The answer is ``status`` in the surface's error envelope; else one sentence saying so."""
+    where = (f"{response.request.method} {response.request.url.path} -> {response.status_code}: "
+             f"{response.text[:200]!r}")
+    assert response.status_code == status, f"{where}; required {status} in the surface's error envelope"
+    media = response.headers.get("content-type", "")
+    assert media.startswith("application/json"), f"{where}; required a JSON error envelope, got {media!r}"
     body = response.json()
-    shape.envelope(body, status)
+    try:
+        shape.envelope(body, status)
+    except (KeyError, TypeError, IndexError, AssertionError) as exc:
+        detail = f"its field {exc.args[0]!r} is missing" if isinstance(exc, KeyError) else "a field is wrong"
+        raise AssertionError(f"{where}; required the surface's error envelope ({detail})") from None
     return body
 
 

@@ -122,6 +122,7 @@ def test_unclaimed_agents_are_not_claimed_never_failed(tmp_path: Path, broken: t
     ('[[expected]]\ncheck = "a"\nreason = "r"\n', "expected[0] needs check, reason and link"),
     ('[[expected]]\ncheck = "a"\nreason = "r"\nlink = "l"\n' * 2, "a is listed twice"),
     ('check = "a"\n', "holds only [[expected]] tables"),
+    ('[[expected]]\ncheck = "a"\nreason = "r"\nlink = "l"\nagents = "codex"\n', "agents is a list"),
 ])
 def test_a_malformed_expected_failures_file_is_refused(tmp_path: Path, text: str, says: str) -> None:
     path = tmp_path / "x.toml"
@@ -152,3 +153,41 @@ def test_an_unknown_profile_claim_stops_the_run(tmp_path: Path, broken: tuple[st
                             text=True, timeout=300)
     assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout[-2000:] + result.stderr[-2000:]
     assert "claims.profiles: unknown profile 'codx'; known: claude-code, codex" in result.stderr
+
+
+def test_an_expected_failure_can_name_the_agents_and_variant_it_fails_for(tmp_path: Path) -> None:
+    """One check runs per agent (and per variant): a gateway that fails it for Codex only must
+    list Codex only, or the agents it passes for would be stale expected failures."""
+    from gateway_conformance.checks import Identity, catalogue
+
+    path = tmp_path / "x.toml"
+    path.write_text('[[expected]]\ncheck = "c.a.b"\nreason = "r"\nlink = "l"\nagents = ["codex"]\n\n'
+                    '[[expected]]\ncheck = "c.a.b"\nreason = "r2"\nlink = "l"\nagents = ["cursor"]\n'
+                    'variant = "503"\n')
+    entries = load_expected(path)["c.a.b"]
+    check = catalogue().checks[0]
+
+    def case(agent: str, variant: str | None = None) -> list[str]:
+        found = Identity(check=check, agents=(agent,), variant=variant, config=None, how="parameter")
+        return [e.reason for e in entries if e.applies(found)]
+
+    assert (case("codex"), case("codex", "400"), case("claude-code")) == (["r"], ["r"], [])
+    assert (case("cursor", "503"), case("cursor", "400")) == (["r2"], [])
+    assert [e.label for e in entries] == ["c.a.b[codex]", "c.a.b[cursor, 503]"]
+
+
+def test_claiming_an_agent_does_not_claim_what_only_databricks_promises() -> None:
+    """LiteLLM claims the agents' profiles: a check that is also in ``databricks`` (request
+    tags) stays not claimed; one in the agents' profiles only is claimed."""
+    from gateway_conformance.checks import catalogue
+    from gateway_conformance.expectations import profiles_not_claimed
+    from gateway_conformance.target import Claims
+
+    shipped = catalogue()
+    claims = Claims(profiles=("claude-code", "codex"))
+    tags = shipped["gateway.usage.malformed-tags-refused"].profiles
+    stream = shipped["gateway.stream.grammar"].profiles
+    assert profiles_not_claimed(tags, claims, shipped) == ["databricks"]
+    assert profiles_not_claimed(stream, claims, shipped) == []
+    assert profiles_not_claimed(tags, Claims(profiles=("claude-code", "databricks")), shipped) == []
+    assert profiles_not_claimed(tags, Claims(), shipped) == []

@@ -214,3 +214,12 @@ def test_the_version_is_read_from_the_gateway_into_the_report(echo: str, tmp_pat
                    text=True, timeout=300)
     implementation = json.loads(report.read_text())["implementation"]
     assert (implementation["name"], implementation["version"]) == ("echo-gw", version)
+
+
+def test_a_surface_at_the_root_has_no_trailing_slash() -> None:
+    """LiteLLM serves Anthropic at its root (base_path "/"); callers append "/v1/messages", and
+    "host//v1/messages" is a 404 at most gateways."""
+    from gateway_conformance.target import SurfaceProfile, Target
+
+    target = Target(gateway_url="http://127.0.0.1:18400/", surfaces={"anthropic": SurfaceProfile("/")})
+    assert target.surface_url("anthropic") == "http://127.0.0.1:18400"

@@ -10,7 +10,9 @@ Both come from the target profile (docs/platform-teams.md):
   it fails the results say ``xfail`` with fact ``expected_failure`` ("fail (expected)" in the
   report); when it passes the run fails with "stale expected failure", so the list cannot
   rot. An ID that matches no check of the run is named at the end of the run (a typo, or a
-  check not selected this time).
+  check not selected this time). A check runs once per agent (and per variant), and a gateway
+  may fail it for some only: ``agents`` and ``variant`` narrow an entry to those cases, so the
+  cases that pass are not stale.
 
 The file::
 
@@ -18,6 +20,8 @@ The file::
     check = "gateway.stream.grammar"
     reason = "closes Responses streams with data: [DONE] and drops event: lines"
     link = "https://github.com/<org>/<gateway>/issues/1234"
+    agents = ["codex"]          # optional: only these agents' cases
+    variant = "503"             # optional: only this parametrize variant
 """
 
 from __future__ import annotations
@@ -30,8 +34,8 @@ from typing import Any
 
 import pytest
 
-from gateway_conformance.checks import catalogue, check_id, identity
-from gateway_conformance.target import Target, target_of
+from gateway_conformance.checks import Catalogue, Identity, catalogue, check_id, identity
+from gateway_conformance.target import Claims, Target, target_of
 
 CLAIM_FACT = "claim"
 EXPECTED_FACT = "expected_failure"
@@ -45,13 +49,26 @@ class ExpectedFailure:
     reason: str
     link: str
     source: Path
+    agents: tuple[str, ...] | None = None  # None: every agent's case
+    variant: str | None = None  # None: every variant
 
     def describe(self) -> str:
         return f"{self.reason} ({self.link})"
 
+    @property
+    def label(self) -> str:
+        """The check ID with the cases it is narrowed to, as messages name the entry."""
+        scope = [", ".join(self.agents)] if self.agents else []
+        scope += [self.variant] if self.variant else []
+        return self.check + (f"[{', '.join(scope)}]" if scope else "")
 
-def load_expected(path: Path) -> dict[str, ExpectedFailure]:
-    """check ID -> entry; a malformed file is a usage error naming the file and the entry."""
+    def applies(self, found: Identity) -> bool:
+        return ((self.agents is None or any(agent in self.agents for agent in found.agents))
+                and (self.variant is None or found.variant == self.variant))
+
+
+def load_expected(path: Path) -> dict[str, tuple[ExpectedFailure, ...]]:
+    """check ID -> its entries; a malformed file is a usage error naming the file and the entry."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -62,19 +79,42 @@ def load_expected(path: Path) -> dict[str, ExpectedFailure]:
     if set(data) - {"expected"} or not isinstance(entries, list):
         raise pytest.UsageError(f"expected failures {path}: holds only [[expected]] tables "
                                 f"(check, reason, link)")
-    found: dict[str, ExpectedFailure] = {}
+    found: dict[str, tuple[ExpectedFailure, ...]] = {}
     for index, entry in enumerate(entries):
         entry = entry if isinstance(entry, dict) else {}
         fields = {key: entry.get(key) for key in ("check", "reason", "link")}
         complete = all(isinstance(value, str) and value.strip() for value in fields.values())
-        if not complete or set(entry) - set(fields):
+        if not complete or set(entry) - {*fields, "agents", "variant"}:
             raise pytest.UsageError(f"expected failures {path}: expected[{index}] needs check, reason "
-                                    f"and link (non-empty strings) and nothing else")
-        if fields["check"] in found:
-            raise pytest.UsageError(f"expected failures {path}: {fields['check']} is listed twice")
-        found[str(fields["check"])] = ExpectedFailure(str(fields["check"]), str(fields["reason"]),
-                                                      str(fields["link"]), path)
+                                    f"and link (non-empty strings), may have agents and variant, and "
+                                    f"nothing else")
+        agents, variant = entry.get("agents"), entry.get("variant")
+        if agents is not None and not (isinstance(agents, list) and agents
+                                       and all(isinstance(a, str) for a in agents)):
+            raise pytest.UsageError(f"expected failures {path}: expected[{index}].agents is a list of "
+                                    f"agent names")
+        if variant is not None and not isinstance(variant, str):
+            raise pytest.UsageError(f"expected failures {path}: expected[{index}].variant is a string")
+        failure = ExpectedFailure(str(fields["check"]), str(fields["reason"]), str(fields["link"]), path,
+                                  tuple(agents) if agents else None, variant)
+        if any(other.label == failure.label for other in found.get(failure.check, ())):
+            raise pytest.UsageError(f"expected failures {path}: {failure.label} is listed twice")
+        found[failure.check] = (*found.get(failure.check, ()), failure)
     return found
+
+
+def profiles_not_claimed(profiles: tuple[str, ...], claims: Claims, registry: Catalogue) -> list[str]:
+    """The profiles of a check, other than the agents' own, that a profile claim leaves out.
+
+    Claiming an agent's profile claims its checks for that agent, but not what only another
+    profile promises: a check also in ``databricks`` (request tags, usage tables) or
+    ``otlp-sink`` needs that profile claimed too, so claiming Claude Code does not claim
+    Databricks' own behaviours.
+    """
+    if claims.profiles is None:
+        return []
+    agents_own = {profile.name for profile in registry.profiles if profile.agent}
+    return [p for p in profiles if p not in agents_own and p not in claims.profiles]
 
 
 class Expectations:
@@ -102,19 +142,21 @@ class Expectations:
                     for agent, ids in self.in_profiles):
                 agents = ", ".join(found.agents)
                 unclaimed = f"{found.check.id} for {agents} (in none of the claimed profiles)"
+            elif missing := profiles_not_claimed(found.check.profiles, self.target.claims, catalogue()):
+                unclaimed = f"{found.check.id}: it is in the profile {' and '.join(missing)}"
             if unclaimed is not None:
                 reason = f"{NOT_CLAIMED}: {self.target.label()} does not claim {unclaimed}{where}"
                 item.add_marker(pytest.mark.skip(reason=reason))
                 item.user_properties.append((CLAIM_FACT, NOT_CLAIMED))
                 continue
-            entry = self.expected.get(check_id(item))
+            entry = next((e for e in self.expected.get(check_id(item) or "", ()) if e.applies(found)), None)
             if entry is not None:
-                matched.add(entry.check)
+                matched.add(entry.label)
                 item.stash[_EXPECTED_KEY] = entry
                 item.add_marker(pytest.mark.xfail(strict=True,
                                                   reason=f"expected failure: {entry.describe()}"))
                 item.user_properties.append((EXPECTED_FACT, entry.describe()))
-        self.unmatched = sorted(set(self.expected) - matched)
+        self.unmatched = sorted({e.label for entries in self.expected.values() for e in entries} - matched)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         for check in self.unmatched:  # a typo, a removed check, or just not selected this time
@@ -129,7 +171,7 @@ class Expectations:
         entry = item.stash.get(_EXPECTED_KEY, None)
         if (entry is not None and call.when == "call" and report.failed
                 and str(report.longrepr).startswith("[XPASS(strict)]")):
-            report.longrepr = (f"stale expected failure: {entry.check} passes now; remove it from "
+            report.longrepr = (f"stale expected failure: {entry.label} passes now; remove it from "
                                f"{entry.source} (it was listed because: {entry.describe()})")
         return report  # type: ignore[return-value]
 

@@ -176,7 +176,7 @@ class Target:
         """The surface's base URL at the gateway (an SDK's ``base_url``)."""
         if self.gateway_url is None:
             raise ValueError("the embedded mock's URLs come from the running mock")
-        return self.gateway_url.rstrip("/") + self.surface(surface).base_path
+        return (self.gateway_url.rstrip("/") + self.surface(surface).base_path).rstrip("/")
 
     def label(self) -> str:
         """``name version`` for reports and messages."""

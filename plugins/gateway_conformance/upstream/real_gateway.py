@@ -11,8 +11,7 @@
    until the gateway answers ``ready`` and reads its version with ``version``;
 4. runs ``pytest --conformance --target PROFILE``; checks marked ``mock_only`` or
    ``self_check`` are not selected (they judge the mock's internals or the suite's own
-   data, never a gateway), nor the modules the launch file's ``[ignore]`` names, each with
-   its reason printed;
+   data, never a gateway);
 5. keeps the results and both logs in ``artifacts/real-gateways/NAME/`` and prints, as its
    last line, ``NAME VERSION: N passed, M failed (E expected), S skipped,
    U not claimed`` and exits with pytest's status (an unexpected or stale expected failure
@@ -28,8 +27,6 @@ The launch file (``examples/targets/litellm/launch.toml`` is the one shipped)::
     upstream_token_env = "GWC_UPSTREAM_TOKEN"
     [env]                                        # more environment for the gateway
     LITELLM_LOCAL_MODEL_COST_MAP = "True"
-    [ignore]                                     # suite modules not run, each with the reason
-    "test_x.py" = "why"
 """
 
 from __future__ import annotations
@@ -51,8 +48,6 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from gateway_conformance.resources import suite_dir
-
 START_TIMEOUT = 240.0  # LiteLLM takes ~45 s to start on a busy 2-core machine
 MAX_SKIPPED_SHARE = 0.10
 # The results and both processes' logs of the last run (CI keeps artifacts/).
@@ -73,7 +68,6 @@ class Launch:
     version: list[str]
     upstream_token_env: str
     env: dict[str, str]
-    ignore: dict[str, str]  # suite module -> why it is not run through this gateway
 
     @classmethod
     def read(cls, path: Path) -> Launch:
@@ -82,8 +76,7 @@ class Launch:
             return cls(folder=path.parent.resolve(), profile=(path.parent / data["profile"]).resolve(),
                        command=list(data["command"]), ready=str(data["ready"]),
                        version=list(data["version"]), upstream_token_env=str(data["upstream_token_env"]),
-                       env={str(k): str(v) for k, v in data.get("env", {}).items()},
-                       ignore={str(k): str(v) for k, v in data.get("ignore", {}).items()})
+                       env={str(k): str(v) for k, v in data.get("env", {}).items()})
         except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
             raise LaunchError(f"launch file {path}: {exc!r}; see gateway_conformance.upstream.real_gateway "
                               f"for its keys") from None
@@ -205,9 +198,6 @@ def run(launch_path: Path, pytest_args: Sequence[str]) -> int:
     if pinned and version != pinned:
         raise LaunchError(f"{name} {version} is installed, the profile {launch.profile.name} says {pinned}: "
                           f"reinstall ({name} is pinned) or update the profile and its expected failures")
-    ignored = [f"--ignore={suite_dir() / module}" for module in launch.ignore]
-    for module, why in launch.ignore.items():
-        print(f"real-gateways: {module} is not run through {name}: {why}")
     logs = ARTIFACTS / str(name)
     logs.mkdir(parents=True, exist_ok=True)
     report = logs / "report.json"
@@ -220,7 +210,7 @@ def run(launch_path: Path, pytest_args: Sequence[str]) -> int:
         _wait_ready(url.rstrip("/") + launch.ready, gateway, logs / "gateway.log")
         status = subprocess.run([sys.executable, "-m", "pytest", "--conformance", "--target",
                                  str(launch.profile), "-m", DESELECT, "-p", "no:cacheprovider",
-                                 "--conformance-report", str(report), *ignored, *pytest_args], env=env,
+                                 "--conformance-report", str(report), *pytest_args], env=env,
                                 check=False).returncode
     if not report.is_file():
         print(f"{name} {version}: the run wrote no report (pytest exit {status}); logs in {logs}")
