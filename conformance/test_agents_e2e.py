@@ -26,6 +26,7 @@ from gateway_conformance.gateway.faults import FaultQueue
 from gateway_conformance.gateway.ledger import Ledger, LedgerRecord
 from gateway_conformance.gateway.responders import EchoResponder, ScriptedResponder
 from gateway_conformance.gateway.turns import ChatRequest, Reply
+from gateway_conformance.gateway.usage.recorder import UsageRecorder
 from gateway_conformance.otlp.sink import SinkHandle
 from gateway_conformance.pytest_fixtures.agents import AgentResult, AgentRunner, CompatCell
 from gateway_conformance.secret import Secret
@@ -72,7 +73,7 @@ class RecordingResponder:
 def test_generated_config_answers_through_the_gateway(name: str, run_agent: AgentRunner,
                                                       gateway_script: ScriptedResponder,
                                                       gateway_ledger: Ledger, clean_gateway: Gateway,
-                                                      gateway_token: Secret,
+                                                      gateway_token: Secret, usage_recorder: UsageRecorder,
                                                       record_property: Callable[[str, Any], None]) -> None:
     text = marker_text()
     gateway_script.text(text)
@@ -97,6 +98,27 @@ def test_generated_config_answers_through_the_gateway(name: str, run_agent: Agen
             assert record.headers.get(header) == value, f"{header} missing or wrong: {record.headers}"
         if traits.session_header:
             assert record.session_id, f"no {traits.session_header} session header: {record.headers}"
+    assert_one_usage_row_per_request(usage_recorder, gateway_ledger.records())
+
+
+def assert_one_usage_row_per_request(recorder: UsageRecorder, records: list[LedgerRecord]) -> None:
+    """Every request the CLI sent is exactly one usage row, with the tokens and status it got."""
+    recorder.flush()
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for row in recorder.writer.read(recorder.tables.usage).to_pylist():
+        rows.setdefault(row["request_id"], []).append(row)
+    for record in records:
+        found = rows.get(record.request_id, [])
+        assert len(found) == 1, (f"{record.method} {record.path} ({record.status}): {len(found)} usage rows "
+                                 f"in {recorder.tables.usage}, expected exactly one")
+        (row,) = found
+        assert (row["status_code"], row["requester"], row["agent"]) == (record.status, record.identity,
+                                                                         record.agent)
+        if record.endpoint == "generate" and record.status == 200:
+            sent = (record.input_tokens, record.output_tokens)
+            assert (row["input_tokens"], row["output_tokens"]) == sent, (
+                f"usage row of {record.path}: tokens {row['input_tokens']}/{row['output_tokens']}, "
+                f"the CLI was sent {sent[0]}/{sent[1]}")
 
 
 # --- a tool-use round trip --------------------------------------------------------------------

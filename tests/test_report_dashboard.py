@@ -142,3 +142,48 @@ def test_ledger_shapes(tmp_path: Path) -> None:
     assert read_ledger(path).records == [{"status": 200}]
     path.write_text(json.dumps([]))
     assert read_ledger(path).missing == f"ledger {path} has no records"
+
+
+def _usage(*rows: dict[str, Any]) -> TableSource:
+    from gateway_conformance.report.dashboard import USAGE_COLUMNS
+
+    table = pa.Table.from_pylist(list(rows), schema=arrow_schema("ai_gateway_usage"))
+    table = table.select(list(USAGE_COLUMNS))
+    return TableSource("ai_gateway_usage", "c.s.p_ai_gateway_usage", rows=table)
+
+
+def test_usage_charts_leave_the_suites_own_rows_out_and_fit_the_time_range() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+    def row(second: int, requester: str | None, status: int, tokens: int, **extra: Any) -> dict[str, Any]:
+        return {"event_time": start + timedelta(seconds=second), "requester": requester, "agent": "codex",
+                "endpoint_name": "m", "status_code": status, "total_tokens": tokens,
+                "api_type": "openai/responses", "request_tags": {}, **extra}
+
+    usage = _usage(row(0, "alice", 200, 1500), row(30, "alice", 429, 0), row(59, "bob", 200, 2_500_000),
+                   row(10, "alice", 200, 99, request_tags={"gateway_conformance_check": "x"}),
+                   row(20, "alice", 200, 99, agent="gateway-conformance"),
+                   row(25, None, 200, 0, api_type="anthropic/messages:probe"))
+    suite_metric = _point("claude_code.token.usage", 7, 5 * S, DELTA, type="input")
+    suite_metric["resource"] = {"attributes": [("service.name", "conformance-1234")]}
+    dashboard = build_dashboard(_metrics(suite_metric), _logs(), LedgerSource("l", missing="none"), usage)
+    charts = {chart.id: chart for chart in dashboard.charts}
+    assert {s.name: sum(s.y) for s in charts["chart-usage-requests-by-user"].series} == {"alice": 2, "bob": 1}
+    assert {s.name: sum(s.y) for s in charts["chart-usage-tokens-by-user"].series} == {
+        "alice": 1500, "bob": 2_500_000}
+    assert {s.name: sum(s.y) for s in charts["chart-usage-errors-by-agent"].series} == {"codex": 1}
+    assert charts["chart-tokens-by-type"].empty  # only the suite's own telemetry: not usage
+    assert dashboard.bucket_s <= 5 and dashboard.bucket_text in ("1 s", "5 s")  # one minute of traffic
+    kpis = {kpi.id: kpi.text for kpi in dashboard.kpis}
+    assert kpis["kpi-usage-tokens"] == "2.5M" and kpis["kpi-usage-users"] == "2"
+
+
+def test_human_units() -> None:
+    from gateway_conformance.report.dashboard import Kpi, human_count, human_duration
+
+    durations = [human_duration(s) for s in (42.75, 750, 11_520, 400_000)]
+    assert durations == ["42.8 s", "12.5 min", "3.2 h", "4.6 d"]
+    assert [human_count(n) for n in (950, 8030, 1_234_567)] == ["950", "8.0k", "1.2M"]
+    assert Kpi("k", "cost", 0.0488, "USD").text == "$0.0488" and Kpi("k", "x", None).text == "\u2014"

@@ -25,6 +25,7 @@ import pytest
 from gateway_conformance.gateway.app import GatewayConfig, create_gateway, new_token
 from gateway_conformance.gateway.usage.recorder import UsageRecorder, UsageTables
 from gateway_conformance.otlp.sink import start_sink
+from gateway_conformance.pytest_fixtures.usage import CHECK_TAG, spark_tagged_rows
 from gateway_conformance.report.dashboard import load_dashboard
 from gateway_conformance.resources import suite_dir
 from gateway_conformance.server import ServerHandle
@@ -84,10 +85,14 @@ def test_report_reads_through_spark_connect_what_only_the_server_holds(spark_con
         core.usage = recorder
         with ServerHandle(core, name="connect-gateway") as server:
             sdk = anthropic.Anthropic(base_url=f"{server.url}/anthropic", auth_token=token, max_retries=0)
-            for _ in range(2):
-                sdk.messages.create(model="databricks-claude-opus-4-6", max_tokens=32,
+            tags = {"Databricks-Ai-Gateway-Request-Tags": json.dumps({CHECK_TAG: "connect"})}
+            for headers in ({}, tags):
+                sdk.messages.create(model="databricks-claude-opus-4-6", max_tokens=32, extra_headers=headers,
                                     messages=[{"role": "user", "content": "hi"}])
         recorder.close()
+        # What the checks read against an external target: the managed table, by tag, through Connect.
+        (tagged,) = spark_tagged_rows(client, writer.identifier(recorder.tables.usage), "connect")
+        assert tagged["requester"] == "alice" and tagged["status_code"] == 200 and tagged["output_tokens"] > 0
     finally:
         client.stop()
     assert not any((tmp_path / part / "main").exists() for part in ("sink", "gateway")), "managed tables only"
@@ -104,6 +109,6 @@ def test_report_reads_through_spark_connect_what_only_the_server_holds(spark_con
     page = html.read_text(encoding="utf-8")
     drawn = r'<figure class="chart" id="([\w-]+)" data-state="ok"[^>]*data-total="([\d.]+)"'
     totals = dict(re.findall(drawn, page))
-    assert float(totals["chart-usage-requests-by-user"]) == 2, sorted(totals)
+    assert float(totals["chart-usage-requests-by-user"]) == 1, sorted(totals)  # the tagged one is the suite's
     assert float(totals["chart-tokens-by-type"]) == 1234
     assert 'data-series="[&quot;alice&quot;]"' in page

@@ -65,6 +65,12 @@ def _tagged(rows: list[dict[str, Any]], tag: str) -> list[dict[str, Any]]:
     return [row for row in rows if dict(row.get("request_tags") or {}).get(CHECK_TAG) == tag]
 
 
+def spark_tagged_rows(spark: Any, table: str, tag: str) -> list[dict[str, Any]]:
+    """The rows of ``table`` (a name Spark resolves) whose request tags carry ``tag``, read by Spark."""
+    frame = spark.table(table)  # the frame's own column: classic or Connect, whichever the session is
+    return frame.where(frame["request_tags"].getItem(CHECK_TAG) == tag).toArrow().to_pylist()
+
+
 @pytest.fixture(scope="session")
 def usage_recorder(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
                    ) -> Iterator[UsageRecorder]:
@@ -108,12 +114,9 @@ def usage_reader(request: pytest.FixtureRequest) -> UsageReader:
     names = {"usage": option("usage_table"), "inference": option("inference_table")}
 
     def external(kind: Kind, tag: str) -> list[dict[str, Any]]:
-        from pyspark.sql import functions as F
-
         if names[kind] is None:
             pytest.skip(f"external target: no --{kind}-table given")
-        frame = spark.table(names[kind]).where(F.col("request_tags").getItem(CHECK_TAG) == tag)
-        return frame.toArrow().to_pylist()
+        return spark_tagged_rows(spark, names[kind], tag)
 
     return UsageReader(external, requester=option("requester"), wait=float(option("usage_wait")),
                        embedded=False)
