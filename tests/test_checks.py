@@ -27,6 +27,7 @@ from gateway_conformance.checks import (
 )
 from gateway_conformance.checks.registry import DATA_DIR
 from gateway_conformance.checks.render import markdown
+from gateway_conformance.report.matrix import check_matrix
 from gateway_conformance.report.results import load_report
 from gateway_conformance.resources import suite_dir
 
@@ -378,3 +379,35 @@ def test_fail(surface):
         "      1 expected failure: the gateway answers 200 to an array",
         "      1 skipped: no upstream: the target profile names none",
     ])
+
+
+def test_a_new_agent_folder_is_its_own_column_with_its_surfaces_checks(pytester: pytest.Pytester) -> None:
+    """An agent folder (agent.toml + cassettes) and nothing else: the run files every check of
+    its surface under it, beside the documented agent of that surface, and its cassettes."""
+    folder = pytester.path / "agents" / "acme_coder"
+    (folder / "cassettes").mkdir(parents=True)
+    (folder / "agent.toml").write_text('name = "acme_coder"\nsurface = "cursor"\n\n[traits]\n'
+                                       'path = "/cursor/v1/chat/completions"\n', encoding="utf-8")
+    shipped = Path(__file__).resolve().parents[1] / "fixtures" / "agents" / "cursor" / "cassettes"
+    for cassette in sorted(shipped.glob("*.json")):
+        data = json.loads(cassette.read_text(encoding="utf-8"))
+        data["meta"]["agent"] = "acme_coder"
+        (folder / "cassettes" / cassette.name).write_text(json.dumps(data), encoding="utf-8")
+    out = pytester.path / "r.json"
+    result = pytester.runpytest_subprocess("--conformance", "--agents-dir", str(pytester.path / "agents"),
+                                           "-m", "(cursor or acme-coder) and not spark", "-q",
+                                           "-p", "no:cacheprovider", "--conformance-report", str(out),
+                                           timeout=600)
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    report = load_report(out)
+    assert "acme-coder" in check_matrix(report).columns  # the HTML matrix's columns
+    mine = {r.check for r in report.results if r.agent == "acme-coder"}
+    by_agent_parameter = {r.check for r in report.results
+                          if r.agent == "cursor" and r.identity == "parameter"}
+    cursor = {r.check for r in report.results if r.agent == "cursor"}
+    assert mine == cursor - by_agent_parameter and len(mine) >= 15, sorted(cursor - mine)
+    replays = {r.variant for r in report.results if r.agent == "acme-coder"
+               and r.check == "gateway.replay.recorded-sessions"}
+    assert replays == {c.stem.replace("_", "-") for c in shipped.glob("*.json")}
+    assert any(v.profile == "acme-coder" for v in report.verdicts())
+    result.stdout.fnmatch_lines(["*acme-coder: * passed*"])

@@ -36,23 +36,19 @@ from typing import get_args
 import httpx
 import pytest
 
+from gateway_conformance.checks.agents import agent_models, agent_surfaces
 from gateway_conformance.remote import AuthScheme, Timeouts
 from gateway_conformance.secret import Secret
 
 AUTH_SCHEMES: tuple[AuthScheme, ...] = get_args(AuthScheme)
-# agent -> the surface it speaks (gateway/app.py surface names) and its documented model.
-AGENT_SURFACES: dict[str, str] = {"claude-code": "anthropic", "codex": "openai", "cursor": "cursor",
-                                  "gemini-cli": "gemini"}
+# agent -> the surface it speaks and its documented model: read from fixtures/agents/*/agent.toml,
+# the only list of agents (gateway_conformance.checks.agents).
+AGENT_SURFACES: dict[str, str] = agent_surfaces()
 SURFACES: tuple[str, ...] = ("anthropic", "openai", "cursor", "gemini")
 # Where the embedded mock (and `gateway-conformance serve`) serves each surface.
 DEFAULT_BASE_PATHS: dict[str, str] = {"anthropic": "/anthropic", "openai": "/openai/v1",
                                       "cursor": "/cursor/v1", "gemini": "/gemini"}
-DOCUMENTED_MODELS: dict[str, str] = {
-    "claude-code": "databricks-claude-opus-4-6",
-    "codex": "databricks-gpt-5-2",
-    "cursor": "databricks-gpt-5-2",
-    "gemini-cli": "databricks-gemini-2-5-flash",
-}
+DOCUMENTED_MODELS: dict[str, str] = agent_models()
 DEFAULT_TOKEN_ENV = "GATEWAY_CONFORMANCE_TOKEN"
 DEFAULT_TABLE_PREFIX = "coding_agents"
 DEFAULT_CATALOG = "main"

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from gateway_conformance.checks.agents import agent_models
 from gateway_conformance.secret import Secret
 
 DEFAULT_TOKEN_ENV = "DATABRICKS_TOKEN"
@@ -25,12 +26,8 @@ SURFACE_PREFIXES: Mapping[str, str] = MappingProxyType({
 })
 
 # The model each agent is documented with (Cursor: an endpoint name the docs leave open).
-DEFAULT_MODELS: Mapping[str, str] = MappingProxyType({
-    "claude_code": "databricks-claude-opus-4-6",
-    "codex": "databricks-gpt-5-2",
-    "gemini_cli": "databricks-gemini-2-5-flash",
-    "cursor": "databricks-gpt-5-2",
-})
+DEFAULT_MODELS: Mapping[str, str] = MappingProxyType(
+    {name.replace("-", "_"): model for name, model in agent_models().items()})  # from agent.toml
 
 OTLP_PATH = "/api/2.0/otel"
 SIGNALS = ("metrics", "logs", "spans")

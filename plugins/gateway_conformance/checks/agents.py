@@ -23,3 +23,9 @@ def agent_surfaces(extra_roots: Iterable[Path] = ()) -> dict[str, str]:
     """Agent name -> surface, for the shipped agent folders and those under ``extra_roots``."""
     return {agent_name(folder.name): folder.surface
             for folder in agent_folders([data_dir() / "agents", *extra_roots])}
+
+
+def agent_models(extra_roots: Iterable[Path] = ()) -> dict[str, str]:
+    """Agent name -> the model its ``agent.toml`` names (``model``), for the agents that name one."""
+    return {agent_name(folder.name): str(folder.spec["model"])
+            for folder in agent_folders([data_dir() / "agents", *extra_roots]) if folder.spec.get("model")}

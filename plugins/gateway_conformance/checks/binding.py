@@ -38,7 +38,6 @@ import pytest
 from gateway_conformance.checks.agents import agent_name, agent_surfaces
 from gateway_conformance.checks.registry import SURFACES, Catalogue, Check, load
 from gateway_conformance.resources import suite_dir
-from gateway_conformance.target import target_of
 
 MARKER = "check"
 # A test of the suite itself (plugin.py registers the marker and skips it against external targets).
@@ -98,6 +97,8 @@ def catalogue_of(config: pytest.Config) -> Catalogue:
 def claimed_profiles(config: pytest.Config) -> set[str]:
     """The profiles the target claims: the profile's ``claims.profiles`` when it names them,
     else every profile whose agent (if it has one) the target claims."""
+    from gateway_conformance.target import target_of  # target.py reads the agents from checks/agents.py
+
     claims = target_of(config).claims
     if claims.profiles is not None:
         return set(claims.profiles)

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from gateway_conformance import __version__
-from gateway_conformance.checks import claimed_profiles, identity
+from gateway_conformance.checks import catalogue_of, claimed_profiles, identity
 from gateway_conformance.checks.binding import Identity
 from gateway_conformance.checks.verdicts import profile_verdicts
 from gateway_conformance.report.results import (
@@ -268,7 +268,8 @@ class ResultsCollector:
                 "collection_errors": list(self.collection_errors),
             },
             generator={"name": "gateway-conformance", "version": __version__},
-            profiles=[v.to_dict() for v in profile_verdicts(self.results, claimed_profiles(self.config))],
+            profiles=[v.to_dict() for v in profile_verdicts(self.results, claimed_profiles(self.config),
+                                                            catalogue_of(self.config))],
         )
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

@@ -28,6 +28,8 @@ _TEMPLATE = '''\
 name = "{name}"
 display_name = "{display}"
 surface = "{surface}"
+# The model it is configured with; empty: the model of the surface's documented agent.
+model = ""
 # npm package and binary when the agent is a CLI the harness can launch; empty otherwise.
 npm_package = ""
 bin = ""
