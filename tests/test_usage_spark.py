@@ -112,3 +112,33 @@ def test_report_reads_through_spark_connect_what_only_the_server_holds(spark_con
     assert float(totals["chart-usage-requests-by-user"]) == 1, sorted(totals)  # the tagged one is the suite's
     assert float(totals["chart-tokens-by-type"]) == 1234
     assert 'data-series="[&quot;alice&quot;]"' in page
+
+
+def test_report_reads_local_tables_through_a_local_spark_session_like_deltalake(local_spark,
+                                                                                 tmp_path: Path) -> None:
+    """``report --engine spark --tables-dir``: the same folders, read by Spark, give the same charts."""
+    from gateway_conformance.tables.delta import DeltaRsWriter
+
+    token = new_token()
+    writer = DeltaRsWriter(tmp_path)
+    recorder = UsageRecorder(writer, UsageTables.for_prefix("main", "otel", "local_report"), secrets=[token])
+    core = create_gateway(GatewayConfig(tokens={token: "bob"}))
+    core.usage = recorder
+    with ServerHandle(core, name="local-report-gateway") as server:
+        sdk = anthropic.Anthropic(base_url=f"{server.url}/anthropic", auth_token=token, max_retries=0)
+        sdk.messages.create(model="databricks-claude-opus-4-6", max_tokens=32,
+                            messages=[{"role": "user", "content": "hello"}])
+        with pytest.raises(anthropic.AuthenticationError):
+            refused = anthropic.Anthropic(base_url=f"{server.url}/anthropic", auth_token="nope-not-a-token",
+                                          max_retries=0)
+            refused.messages.create(model="databricks-claude-opus-4-6", max_tokens=8,
+                                    messages=[{"role": "user", "content": "x"}])
+    recorder.close()
+    writer.close()
+    by_engine = {engine: {c.id: (c.total, c.empty is None) for c in load_dashboard(
+        tmp_path, "local_report", catalog="main", schema="otel", engine=engine).charts}
+        for engine in ("deltalake", "spark")}
+    assert by_engine["spark"] == by_engine["deltalake"]
+    assert by_engine["spark"]["chart-usage-requests-by-user"] == (2.0, True)
+    assert by_engine["spark"]["chart-usage-errors-by-user"] == (1.0, True)
+    assert local_spark.sql("SELECT 1 AS one").collect()[0]["one"] == 1  # the borrowed session is still up
