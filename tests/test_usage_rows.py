@@ -112,3 +112,37 @@ def test_rows_never_hold_the_token_or_a_query_key() -> None:
     usage = rows.usage
     assert (usage["input_tokens"], usage["output_tokens"], usage["total_tokens"]) == (12, 7, 19)
     assert rows.usage["requester"] == "alice" and rows.inference["request_tags"] == {"team": "a"}
+
+
+def _finished(n: int) -> tuple[LedgerRecord, Exchange]:
+    record = LedgerRecord(request_id=f"req_{n}", started_at=1.7e9 + n, surface="anthropic",
+                          endpoint="generate", method="POST", path="/anthropic/v1/messages",
+                          identity="alice", status=200)
+    exchange = Exchange()
+    exchange.response.add(json.dumps(anthropic.render_json(REPLY, _request("anthropic"))).encode())
+    exchange.content_type = "application/json"
+    return record, exchange
+
+
+def test_the_recorder_commits_on_its_own_in_groups(tmp_path) -> None:
+    """Rows reach the tables within the interval without a flush, many requests per commit."""
+    import time
+
+    from gateway_conformance.gateway.usage.recorder import UsageRecorder, UsageTables
+    from gateway_conformance.tables.delta import DeltaRsWriter
+
+    writer = DeltaRsWriter(tmp_path)
+    recorder = UsageRecorder(writer, UsageTables.for_prefix("c", "s", "p"), interval=0.3)
+    try:
+        for n in range(50):
+            recorder.submit(*_finished(n))
+        deadline = time.monotonic() + 30
+        while recorder.commits < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        rows = writer.read(recorder.tables.usage).to_pylist()
+        assert len(rows) == 50, f"{len(rows)} of 50 rows committed without a flush within the interval"
+        assert recorder.commits == 2, f"{recorder.commits} commits for 50 requests: expected one per table"
+        assert {r["input_tokens"] for r in rows} == {12} and recorder.dropped == 0
+    finally:
+        recorder.close()
+        writer.close()

@@ -81,6 +81,7 @@ class UsageRecorder:
         self.dropped = 0  # rows (two per request) that never reached a table
         self._flush_asked = False
         self._closing = False
+        self._oldest_at = 0.0  # monotonic time the oldest waiting request was queued
         self._cond = threading.Condition()
         writer.create_table(tables.usage, USAGE_KIND)
         writer.create_table(tables.inference, INFERENCE_KIND)
@@ -98,6 +99,9 @@ class UsageRecorder:
                 log.error("usage tables: request %s not logged (%s)", record.request_id,
                           "recorder closed" if self._closing else "backlog over twice its limit")
                 return
+            if not self._queue:  # the oldest waiting request starts the interval
+                self._oldest_at = time.monotonic()
+                self._cond.notify_all()
             self._queue.append((record, exchange, size))
             self._pending_bytes += size
             self._submitted += 1
@@ -138,10 +142,11 @@ class UsageRecorder:
     # -- the commit thread -----------------------------------------------------------------
 
     def _take(self) -> list[tuple[LedgerRecord, Exchange, int]] | None:
+        """The next group: once the oldest waiting request has waited ``interval``, or
+        ``max_group`` wait, or on a flush or close; None when closed and drained."""
         with self._cond:
-            deadline = time.monotonic() + self._interval
             while not self._closing and not self._flush_asked and len(self._queue) < self._max_group:
-                left = deadline - time.monotonic() if self._queue else None
+                left = self._oldest_at + self._interval - time.monotonic() if self._queue else None
                 if left is not None and left <= 0:
                     break
                 self._cond.wait(left)
@@ -149,7 +154,9 @@ class UsageRecorder:
             if not self._queue:
                 return None if self._closing else []
             count = min(len(self._queue), self._max_group)
-            return [self._queue.popleft() for _ in range(count)]
+            group = [self._queue.popleft() for _ in range(count)]
+            self._oldest_at = time.monotonic()  # what is left waits one more interval at most
+            return group
 
     def _run(self) -> None:
         while (group := self._take()) is not None:
