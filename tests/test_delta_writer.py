@@ -52,7 +52,8 @@ def test_tables_are_created_from_the_ddl_at_catalog_schema_table(tmp_path: Path)
             writer.create_table(name, KINDS[signal])  # idempotent: no second commit
             table = DeltaTable(str(tmp_path / "cat" / "sch" / f"p_{signal}"))
             assert table.version() == 0
-            assert table.metadata().configuration == {"otel.schemaVersion": "v1"}
+            assert table.metadata().configuration == {"otel.schemaVersion": "v1",
+                                                      "delta.logRetentionDuration": "interval 120 seconds"}
             assert pa.schema(table.schema().to_arrow()) == arrow_schema(KINDS[signal])
             assert writer.table_info(name) == TableInfo(KINDS[signal], {"otel.schemaVersion": "v1"})
             assert writer.read(name).schema == arrow_schema(KINDS[signal])

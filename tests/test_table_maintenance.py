@@ -70,6 +70,21 @@ def test_delta_rs_compacts_in_the_background_and_keeps_every_row_once(tmp_path: 
     assert list((path / "_delta_log").glob("*.checkpoint.parquet")), "no checkpoint written"
 
 
+def test_delta_rs_maintenance_drops_old_log_entries(tmp_path: Path) -> None:
+    """With a short log retention, entries before the last checkpoint are deleted: the log
+    folder (which every delta-rs commit lists) stays small."""
+    policy = MaintenancePolicy(compact_every=5, log_retention_seconds=0)
+    writer = DeltaRsWriter(tmp_path, maintenance=policy)
+    writer.create_table(LOGS, "otel_logs")
+    for index in range(30):
+        writer.append(LOGS, log_rows([f"r{index}"]))
+    writer.close()
+    log = writer.table_path(LOGS) / "_delta_log"
+    commits = sorted(log.glob("*.json"))
+    assert len(commits) < 30, f"the log kept all {len(commits)} commits"
+    assert sorted(writer.read(LOGS).column("body").to_pylist()) == sorted(f"r{index}" for index in range(30))
+
+
 def test_delta_rs_maintenance_off_leaves_every_file(tmp_path: Path) -> None:
     writer = DeltaRsWriter(tmp_path, maintenance=MaintenancePolicy(compact_every=0))
     writer.create_table(LOGS, "otel_logs")

@@ -154,8 +154,9 @@ class DeltaRsWriter:
         path = self.table_path(name)
         path.mkdir(parents=True, exist_ok=True)
         with self._lock:
+            configuration = {**self.maintenance.table_configuration(), **table_properties(kind)}
             DeltaTable.create(str(path), arrow_schema(kind), mode="ignore", name=str(name),
-                              configuration=table_properties(kind), raise_if_key_not_exists=False)
+                              configuration=configuration, raise_if_key_not_exists=False)
 
     def table_info(self, name: TableName) -> TableInfo | None:
         path = self.table_path(name)

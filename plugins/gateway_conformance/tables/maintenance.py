@@ -37,10 +37,22 @@ class MaintenancePolicy:
     vacuum_every: int = 20
     #: Files retired by compaction are deleted only once they are older than this.
     vacuum_retention_hours: int = 168
+    #: Log entries older than this (and older than the last checkpoint) are deleted after a
+    #: checkpoint. Delta's default is 30 days; on delta-rs each commit lists the whole log
+    #: folder, so commit cost grew with every version kept (measured: 31 -> 59 ms per append
+    #: over 1,200 versions with checkpoints, flat with a short retention). Readers of the
+    #: latest version never need the deleted entries; time travel further back is lost.
+    log_retention_seconds: int = 120
 
     @property
     def enabled(self) -> bool:
         return self.compact_every > 0
+
+    def table_configuration(self) -> dict[str, str]:
+        """Delta table properties a writer sets when it creates a table it maintains."""
+        if not self.enabled:
+            return {}
+        return {"delta.logRetentionDuration": f"interval {self.log_retention_seconds} seconds"}
 
 
 #: Runs one maintenance pass of one table; ``vacuum`` says whether to vacuum too.
