@@ -91,7 +91,10 @@ def dashboard_section(dashboard: Dashboard) -> tuple[str, str]:
 
 def render_page(*, dashboard: Dashboard | None = None, results: Sequence[Report] = (),
                 title: str = "gateway-conformance report") -> str:
-    sections: list[tuple[str, str, str]] = []
+    # The verdicts first (and an upgrade's diff right after them), then the details.
+    conformance = conformance_sections(results)
+    lead = [s for s in conformance if s[0] in ("summary", "diff")]
+    sections: list[tuple[str, str, str]] = [*lead]
     scripts = ""
     if dashboard is not None:
         html, data = dashboard_section(dashboard)
@@ -100,7 +103,7 @@ def render_page(*, dashboard: Dashboard | None = None, results: Sequence[Report]
             scripts = (f"<script>{get_plotlyjs()}</script>"
                        f'<script type="application/json" id="chart-data">{_json_for_script(data)}</script>'
                        f"<script>{_DRAW}</script>")
-    sections += conformance_sections(results)
+    sections += [s for s in conformance if s not in lead]
     if not sections:
         sections.append(("nothing", "Nothing to show",
                          '<p class="empty">Give --tables-dir for the usage dashboard and/or --results for '
@@ -112,9 +115,20 @@ def render_page(*, dashboard: Dashboard | None = None, results: Sequence[Report]
     return ("<!DOCTYPE html>\n"
             f'<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">'
             f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
-            f'<header><h1>{escape(title)}</h1><div class="meta">generated {generated} by '
+            f'<header><h1>{escape(title)}</h1>{_tested(results)}<div class="meta">generated {generated} by '
             f"gateway-conformance {__version__}</div></header><nav>{nav}</nav><main>{body}</main>"
             f"{scripts}</body></html>\n")
+
+
+def _tested(results: Sequence[Report]) -> str:
+    """The implementation's name and version (before -> after on an upgrade page), on every page."""
+    def label(report: Report) -> str:
+        impl = report.implementation
+        return " ".join(part for part in (impl.name, impl.version) if part) or "unnamed implementation"
+    if not results:
+        return ""
+    shown = " &rarr; ".join(escape(label(r)) for r in results[-2:])
+    return f'<div class="tested" id="implementation-label">{shown}</div>'
 
 
 def write_page(path: str | os.PathLike[str], *, dashboard: Dashboard | None = None,

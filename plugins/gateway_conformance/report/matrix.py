@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html import escape
 
+from gateway_conformance.checks import catalogue
 from gateway_conformance.report.results import (
     CONFIG_KINDS,
     FAILING,
@@ -209,6 +210,14 @@ def _result_detail(result: CheckResult) -> str:
     return "".join(parts)
 
 
+def _expected_to_fail(cell: Cell) -> bool:
+    """A documented configuration known to fail: the test passed because it failed as expected
+    (fact ``expected = fail``), or an expected failure (xfail)."""
+    return bool(cell.results) and all(r.outcome == "xfail" or (r.outcome == "pass" and
+                                                               r.evidence.facts.get("expected") == "fail")
+                                      for r in cell.results)
+
+
 def _cell_html(cell: Cell | None, row: str, column: str) -> str:
     attrs = f'data-row="{escape(row)}" data-column="{escape(column)}"'
     if cell is None:
@@ -218,10 +227,16 @@ def _cell_html(cell: Cell | None, row: str, column: str) -> str:
     # "fail 1/3": how many of the cell's tests show the cell's outcome.
     extra = f" {counts[cell.outcome or '']}/{len(cell.results)}" if len(cell.results) > 1 else ""
     reason = next((r.reason for r in cell.results if r.outcome == cell.outcome and r.reason), None)
+    if cell.outcome == "skip":
+        reason = None  # skips are listed once per reason (#skips), not in every cell
     items = "".join(_result_detail(result) for result in cell.results)
-    return (f'<td class="cell o-{cell.outcome}" {attrs} data-outcome="{cell.outcome}" '
+    label = ('<span class="badge o-xfail" data-label="fails (expected)">fails (expected)</span>'
+             if _expected_to_fail(cell) else _badge(cell.outcome, extra))
+    check = catalogue().get(row)
+    title = f' title="{escape(check.requirement)}"' if check else ""
+    return (f'<td class="cell o-{cell.outcome}" {attrs} data-outcome="{cell.outcome}"{title} '
             f'data-count="{len(cell.results)}" data-counts="{escape(json.dumps(counts, sort_keys=True))}">'
-            f"<details><summary>{_badge(cell.outcome, extra)}"
+            f"<details><summary>{label}"
             + (f'<span class="cell-reason">{escape(reason)}</span>' if reason else "")
             + f'</summary><div class="detail"><div class="muted">{escape(count_text)}</div>'
             f"<ul>{items}</ul></div></details></td>")
@@ -235,10 +250,92 @@ def matrix_table(matrix: Matrix, *, table_id: str, row_label: str, empty: str) -
     body = []
     for row in matrix.rows:
         cells = "".join(_cell_html(matrix.cells.get((row, column)), row, column) for column in matrix.columns)
-        body.append(f'<tr data-row="{escape(row)}"><th scope="row">{escape(row)}</th>{cells}</tr>')
+        body.append(f'<tr data-row="{escape(row)}"><th scope="row">{_requirement_link(row)}</th>{cells}</tr>')
     return (f'<table class="matrix" id="{escape(table_id)}" data-rows="{len(matrix.rows)}" '
             f'data-columns="{len(matrix.columns)}"><thead><tr><th>{escape(row_label)}</th>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table>')
+
+
+def _requirement_link(check_id: str) -> str:
+    """A check ID linked to where its requirement is written, the sentence as its tooltip."""
+    check = catalogue().get(check_id)
+    if check is None:  # a version-1 document's check name, or a matrix row that is not a check
+        return escape(check_id)
+    return (f'<a class="req" href="{escape(check.url)}" title="{escape(check.level)}: '
+            f'{escape(check.requirement)}">{escape(check_id)}</a>')
+
+
+def verdicts_html(report: Report) -> str:
+    """One row per profile: verdict, core and extended counts, the failing checks."""
+    verdicts = report.verdicts()
+    if not verdicts:
+        return ('<p class="empty" id="profile-verdicts" data-state="empty">This run carries no profile '
+                'verdicts.</p>')
+    rows = []
+    for v in verdicts:
+        counts = "".join(f"<td>{_tally(v.counts.get(tier, {}))}</td>" for tier in ("core", "extended"))
+        failed = " ".join(_requirement_link(c) for c in v.failed) or '<span class="muted">&mdash;</span>'
+        rows.append(f'<tr data-profile="{escape(v.profile)}" data-verdict="{escape(v.verdict)}">'
+                    f"<th scope=\"row\">{escape(v.title)} <code>{escape(v.profile)}</code></th>"
+                    f'<td><span class="verdict v-{escape(v.verdict.replace(" ", "-"))}">'
+                    f"{escape(v.verdict)}</span></td>{counts}<td>{failed}</td></tr>")
+    return ('<table class="verdicts" id="profile-verdicts"><thead><tr><th>profile</th><th>verdict</th>'
+            "<th>core</th><th>extended</th><th>failing checks</th></tr></thead>"
+            f'<tbody>{"".join(rows)}</tbody></table>')
+
+
+def _tally(counts: dict[str, int]) -> str:
+    total = sum(counts.values())
+    if not total:
+        return '<span class="muted">none</span>'
+    rest = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in counts.items()
+                     if n and status != "passed")
+    more = f' <span class="muted">({escape(rest)})</span>' if rest else ""
+    return f"{counts.get('passed', 0)}/{total} passed{more}"
+
+
+def failures_html(report: Report) -> str:
+    """Every failing check once, under its requirement, with the agents it fails for and why."""
+    failing: dict[str, list[CheckResult]] = defaultdict(list)
+    for result in report.results:
+        if result.outcome in FAILING:
+            failing[result.check].append(result)
+    if not failing:
+        return '<p class="empty" id="failure-list" data-state="empty">No check failed.</p>'
+    blocks = []
+    for check_id in sorted(failing):
+        check = catalogue().get(check_id)
+        results = failing[check_id]
+        agents = sorted({r.agent for r in results}, key=agent_order)
+        level = escape(check.level) if check else ""
+        head = f'<h3>{_requirement_link(check_id)} <span class="muted">{level}</span></h3>'
+        why = (f'<p class="requirement">{escape(check.requirement)} <a href="{escape(check.url)}">'
+               f"{escape(check.source.title)}</a>: &ldquo;{escape(check.quote)}&rdquo;</p>" if check else "")
+        items = "".join(_result_detail(r) for r in results)
+        blocks.append(f'<div class="failure" data-check="{escape(check_id)}" '
+                      f'data-agents="{escape(",".join(agents))}">{head}{why}'
+                      f'<p class="fail-agents">fails for {escape(", ".join(agents))}</p>'
+                      f"<details><summary>{len(results)} failing result(s)</summary><ul>{items}</ul>"
+                      "</details></div>")
+    return f'<div id="failure-list" data-count="{len(failing)}">{"".join(blocks)}</div>'
+
+
+def skips_html(report: Report) -> str:
+    """One line per skip reason, with how many results and which checks it covers."""
+    by_reason: dict[str, list[CheckResult]] = defaultdict(list)
+    for result in report.results:
+        if result.outcome == "skip":
+            by_reason[result.reason or "no reason given"].append(result)
+    if not by_reason:
+        return '<p class="empty" id="skip-list" data-state="empty">Nothing was skipped.</p>'
+    lines = []
+    for reason, results in sorted(by_reason.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        checks = sorted({r.check for r in results})
+        listed = " ".join(_requirement_link(c) for c in checks)
+        lines.append(f'<li class="skip-reason" data-count="{len(results)}"><details><summary>'
+                     f"<b>{len(results)}</b> skipped: {escape(reason)}</summary><p>{listed}</p>"
+                     "</details></li>")
+    return f'<ul id="skip-list" data-reasons="{len(by_reason)}">{"".join(lines)}</ul>'
 
 
 def implementation_block(report: Report, label: str = "") -> str:
@@ -291,22 +388,27 @@ def diff_html(old: Report, new: Report, diff: ReportDiff) -> str:
 
 
 def conformance_sections(reports: Iterable[Report]) -> list[tuple[str, str, str]]:
-    """(section id, title, HTML) for the matrix part of the page: the last report is "now"."""
+    """(section id, title, HTML) for the conformance part of the page, in reading order: the
+    summary with the verdicts, the upgrade diff (two runs), the failures by requirement, the
+    matrix, the agent versions, the skips by reason. The last report is "now"."""
     runs = list(reports)
     if not runs:
         return []
     current = runs[-1]
-    sections = [
+    sections = [("summary", "Summary: implementation and profile verdicts",
+                 implementation_block(current) + verdicts_html(current))]
+    if len(runs) >= 2:
+        sections.append(("diff", "Upgrade diff: before vs after", diff_html(runs[-2], current,
+                                                                         diff_reports(runs[-2], current))))
+    sections += [
+        ("failures", "Failures, by requirement", failures_html(current)),
         ("matrix", "Conformance: checks x agents",
-         implementation_block(current)
-         + matrix_table(check_matrix(current), table_id="check-matrix", row_label="check",
-                        empty="This run holds no results.")),
+         matrix_table(check_matrix(current), table_id="check-matrix", row_label="check",
+                      empty="This run holds no results.")),
         ("versions", "Agent versions x configuration",
          matrix_table(version_matrix(current), table_id="version-matrix", row_label="agent version",
                       empty="No test recorded an agent version or configuration kind (record_property "
                             "'agent_version', or 'config' = documented | generated).")),
+        ("skips", "Skipped, by reason", skips_html(current)),
     ]
-    if len(runs) >= 2:
-        sections.append(("diff", "Upgrade diff: before vs after", diff_html(runs[-2], current,
-                                                                         diff_reports(runs[-2], current))))
     return sections
