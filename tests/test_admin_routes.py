@@ -175,3 +175,11 @@ def test_a_gateway_without_an_admin_token_gets_a_random_one() -> None:
     second = create_gateway(GatewayConfig(tokens={MODEL_TOKEN: "conformance"}))
     assert first.admin_token and first.admin_token != second.admin_token
     assert first.admin_token.reveal() not in (MODEL_TOKEN,)
+
+
+def test_an_anthropic_error_carries_the_request_id(http: httpx.Client, root: str) -> None:
+    """Anthropic's published ErrorResponse requires ``request_id`` (found by campaign (c))."""
+    response = http.post(f"{root}/anthropic/v1/messages", json={"model": "databricks-claude-opus-4-6"},
+                         headers=bearer(MODEL_TOKEN))
+    assert response.status_code == 400
+    assert response.json()["request_id"] == response.headers["request-id"]

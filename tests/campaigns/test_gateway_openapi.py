@@ -14,9 +14,8 @@ the case by its timeout). Measured and printed, not asserted: ``negative_data_re
 refused) and ``response_schema_conformance`` (an answer outside the vendor's response
 schema). The mock answers the fields its clients read, not every field these descriptions
 mark required (Anthropic's 2026 ``Message`` requires ``container``, ``stop_details`` and nine
-``usage`` fields; its ``ErrorResponse`` a ``request_id``), and validates only the fields it
-uses; docs/mock-gateway.md lists what this judge found. The figures make every such gap
-visible, and a new 5xx fails the run.
+``usage`` fields), and validates only the fields it uses; docs/mock-gateway.md lists what
+this judge found. The figures make every such gap visible, and a new 5xx fails the run.
 
 Size: ``GWC_CAMPAIGN_SCALE`` multiplies the examples per operation (default 1: 6 each);
 ``./tasks fuzz`` runs it larger and prints the figures last.

@@ -167,8 +167,11 @@ def render_stream(reply: Reply, request: ChatRequest) -> Iterator[bytes]:
 
 
 def error_body(error: GatewayError) -> dict[str, Any]:
-    return {"type": "error", "error": {"type": _ERROR_TYPES.get(error.kind, "api_error"),
-                                       "message": error.message}}
+    body: dict[str, Any] = {"type": "error", "error": {"type": _ERROR_TYPES.get(error.kind, "api_error"),
+                                                       "message": error.message}}
+    if error.request_id is not None:  # as Anthropic sends it (its ErrorResponse requires it)
+        body["request_id"] = error.request_id
+    return body
 
 
 def models_body(models: Sequence[str]) -> dict[str, Any]:

@@ -386,6 +386,7 @@ class _Responder:
 
     def __init__(self, send: Send, request_id: str, record: LedgerRecord, exchange: Exchange,
                  recorded: Callable[[LedgerRecord, Exchange], None]) -> None:
+        self._request_id = request_id
         self._raw_send = send  # uvicorn's own, which drop() reaches behind
         self._send = exchange.send(send, self.finish)
         self._record = record
@@ -425,6 +426,7 @@ class _Responder:
             with contextlib.suppress(_Dropped):
                 await self.drop()
             return
+        err.request_id = self._request_id
         extra = dict(surface.extra_headers(err))
         if err.retry_after is not None:
             extra["retry-after"] = str(max(1, round(err.retry_after)))

@@ -42,6 +42,9 @@ class GatewayError(Exception):
         # Google's ErrorInfo reason): e.g. code="model_not_found", param="model".
         self.code = code
         self.param = param
+        # The answering request's id, set when the error is rendered (Anthropic's error body
+        # carries it as ``request_id``, which its published ErrorResponse schema requires).
+        self.request_id: str | None = None
 
 
 @dataclass(frozen=True)
