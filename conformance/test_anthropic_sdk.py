@@ -6,14 +6,14 @@ that queue replies, faults or read the ledger are ``mock_only``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import anthropic
 import httpx2
 import pytest
 
-from gateway_conformance.cost import metered_transport
-from gateway_conformance.secret import Secret, reveal
+from gateway_conformance.sdk_http import PLACEHOLDER
+from gateway_conformance.secret import Secret
 from gateway_conformance.target import Target
 
 PROMPT = [{"role": "user", "content": "Say something about gateways, please."}]
@@ -28,11 +28,14 @@ def model(target: Target) -> str:
 
 
 @pytest.fixture
-def client_for(gateway_urls: dict[str, str], gateway_token: Secret) -> ClientFactory:
-    def make(token: Secret | str | None = gateway_token, max_retries: int = 0) -> anthropic.Anthropic:
-        return anthropic.Anthropic(base_url=gateway_urls["anthropic"], auth_token=reveal(token) or None,
-                                   max_retries=max_retries, timeout=30,
-                                   http_client=httpx2.Client(transport=metered_transport(httpx2)))
+def client_for(gateway_urls: dict[str, str], gateway_token: Secret, sdk_transport) -> ClientFactory:
+    """The SDK as Claude Code uses it; the token goes out in the target's form for the surface."""
+    def make(token: Secret | str | None = gateway_token, max_retries: int = 0,
+             headers: Mapping[str, str] | None = None) -> anthropic.Anthropic:
+        transport = sdk_transport(httpx2, "anthropic", token)
+        return anthropic.Anthropic(base_url=gateway_urls["anthropic"], auth_token=PLACEHOLDER,
+                                   max_retries=max_retries, timeout=30, default_headers=headers,
+                                   http_client=httpx2.Client(transport=transport))
     return make
 
 
@@ -187,16 +190,13 @@ def test_overloaded_fault_retried_once(model: str, client_for: ClientFactory, ga
 
 @pytest.mark.check("anthropic.usage.claude-code-headers-recorded")
 @pytest.mark.mock_only
-def test_ledger_records_claude_code_headers(model: str, client_for: ClientFactory, gateway_urls,
-                                            gateway_token,
+def test_ledger_records_claude_code_headers(model: str, client_for: ClientFactory, gateway_token,
                                             gateway_ledger) -> None:
     headers = {"x-databricks-use-coding-agent-mode": "true", "X-Claude-Code-Session-Id": "session-42",
                "anthropic-beta": "fine-grained-tool-streaming-2025-05-14",
                "x-databricks-request-tags": "team=platform,ticket=GW-1",
                "User-Agent": "claude-cli/2.1.197 (external, cli)"}
-    sdk = anthropic.Anthropic(base_url=gateway_urls["anthropic"], auth_token=gateway_token.reveal(),
-                              max_retries=0, default_headers=headers)
-    message = sdk.messages.create(model=model, max_tokens=64, messages=PROMPT)
+    message = client_for(headers=headers).messages.create(model=model, max_tokens=64, messages=PROMPT)
     (record,) = gateway_ledger.records()
     assert record.identity == "conformance" and record.surface == "anthropic"
     assert record.agent == "claude-code"

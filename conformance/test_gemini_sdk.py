@@ -1,8 +1,9 @@
 """The official ``google-genai`` SDK against ``/gemini``, configured the way Gemini CLI is.
 
 Gemini CLI with ``GEMINI_API_KEY_AUTH_MECHANISM=bearer`` hands its key to the SDK *and*
-adds ``Authorization: Bearer <key>`` to the SDK's headers, so every request carries both
-``x-goog-api-key`` and the bearer; the clients here do exactly that. The SDK then judges
+adds ``Authorization: Bearer <key>`` to the SDK's headers; the clients here are built the
+same way, and the target profile's ``auth`` for the surface decides the form the token goes
+out in (``bearer`` by default; :mod:`gateway_conformance.sdk_http`). The SDK then judges
 the mock: it parses each SSE chunk into its strict (``extra='forbid'``) types, runs its own
 automatic function calling, and raises ``errors.ClientError``/``ServerError`` from the
 Google error envelope. google-genai ignores ``Retry-After``; Gemini CLI reads
@@ -11,7 +12,7 @@ Google error envelope. google-genai ignores ``Retry-After``; Gemini CLI reads
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx2
@@ -20,12 +21,11 @@ from google import genai
 from google.genai import errors
 from google.genai import types as gt
 
-from gateway_conformance.cost import metered_transport
 from gateway_conformance.gateway.faults import FaultQueue
 from gateway_conformance.gateway.ledger import Ledger
 from gateway_conformance.gateway.policy import Policy
 from gateway_conformance.gateway.responders import ScriptedResponder
-from gateway_conformance.secret import Secret, reveal
+from gateway_conformance.sdk_http import PLACEHOLDER
 from gateway_conformance.target import Target
 
 WEATHER = gt.FunctionDeclaration(
@@ -34,12 +34,19 @@ WEATHER = gt.FunctionDeclaration(
                             "required": ["city"]})
 
 
-def gemini_client(url: str, token: Secret | str, *, api_key: str | None = None,
-                  retry: gt.HttpRetryOptions | None = None) -> genai.Client:
-    """A client as Gemini CLI builds it with the bearer mechanism (api key and bearer header)."""
-    return genai.Client(api_key=api_key or reveal(token), http_options=gt.HttpOptions(
-        base_url=url, api_version="v1beta", headers={"Authorization": f"Bearer {reveal(token)}"},
-        retry_options=retry, timeout=20_000, client_args={"transport": metered_transport(httpx2)}))
+ClientFactory = Callable[..., genai.Client]
+
+
+@pytest.fixture
+def client_for(gateway_urls: dict[str, str], sdk_transport) -> ClientFactory:
+    """``client_for(api_key=..., retry=...)``: a client as Gemini CLI builds it with the bearer
+    mechanism (api key and bearer header); a given ``api_key`` is sent as it is."""
+    def make(*, api_key: str | None = None, retry: gt.HttpRetryOptions | None = None) -> genai.Client:
+        return genai.Client(api_key=api_key or PLACEHOLDER, http_options=gt.HttpOptions(
+            base_url=gateway_urls["gemini"], api_version="v1beta",
+            headers={"Authorization": f"Bearer {PLACEHOLDER}"}, retry_options=retry, timeout=20_000,
+            client_args={"transport": sdk_transport(httpx2, "gemini")}))
+    return make
 
 
 @pytest.fixture
@@ -49,8 +56,8 @@ def model(target: Target) -> str:
 
 
 @pytest.fixture
-def client(gateway_urls: dict[str, str], gateway_token: Secret) -> Iterator[genai.Client]:
-    with gemini_client(gateway_urls["gemini"], gateway_token) as c:
+def client(client_for: ClientFactory) -> Iterator[genai.Client]:
+    with client_for() as c:
         yield c
 
 
@@ -71,9 +78,12 @@ def test_generate_content_text(model: str, client: genai.Client) -> None:
 
 
 @pytest.mark.check("gemini.auth.bearer-is-the-credential")
-def test_bearer_is_the_credential(model: str, gateway_urls: dict[str, str], gateway_token: Secret) -> None:
+def test_bearer_is_the_credential(model: str, client_for: ClientFactory, target: Target) -> None:
     """The gateway authenticates the bearer: a junk ``x-goog-api-key`` beside it changes nothing."""
-    with gemini_client(gateway_urls["gemini"], gateway_token, api_key="not-the-credential") as c:
+    auth = target.surface("gemini").auth
+    if auth != "bearer":
+        pytest.skip(f"the target profile sends the Gemini token as {auth}, not as a bearer")
+    with client_for(api_key="not-the-credential") as c:
         assert c.models.generate_content(model=model, contents="hello").text
 
 
@@ -174,13 +184,13 @@ def test_429_quota_carries_retry_info(model: str, client: genai.Client, gateway_
 
 @pytest.mark.check("gemini.limits.sdk-retry-succeeds")
 @pytest.mark.mock_only
-def test_429_then_the_sdk_retry_succeeds(model: str, gateway_urls: dict[str, str], gateway_token: Secret,
+def test_429_then_the_sdk_retry_succeeds(model: str, client_for: ClientFactory,
                                          gateway_faults: FaultQueue, gateway_ledger: Ledger) -> None:
     """The SDK's retry (429 is retryable for it) gets through once the limit clears."""
     gateway_faults.inject(status=429, retry_after=1, surface="gemini")
     retry = gt.HttpRetryOptions(attempts=2, initial_delay=0.05, max_delay=0.1, jitter=0,
                                 http_status_codes=[429])
-    with gemini_client(gateway_urls["gemini"], gateway_token, retry=retry) as c:
+    with client_for(retry=retry) as c:
         assert c.models.generate_content(model=model, contents="ping").text
     assert [r["status"] for r in gateway_ledger.to_json() if r["endpoint"] == "generate"] == [429, 200]
 

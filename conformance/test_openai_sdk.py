@@ -9,7 +9,7 @@ faults, limits, the ledger) are ``mock_only``; the rest run against any gateway.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx2
@@ -17,11 +17,10 @@ import openai
 import pytest
 from openai.types.responses import ResponseTextDeltaEvent
 
-from gateway_conformance.cost import metered_transport
 from gateway_conformance.gateway.faults import FaultQueue
 from gateway_conformance.gateway.ledger import Ledger
 from gateway_conformance.gateway.responders import ScriptedResponder
-from gateway_conformance.secret import Secret, reveal
+from gateway_conformance.sdk_http import PLACEHOLDER
 from gateway_conformance.target import Target
 
 WEATHER_TOOL = {"type": "function", "name": "get_weather", "description": "Weather for a city",
@@ -33,9 +32,16 @@ SURFACE_OF = {"responses": "openai", "chat": "cursor"}
 AGENT_OF = {"responses": "codex", "chat": "cursor"}  # who speaks each API
 
 
-def client(url: str, token: Secret | str, max_retries: int = 0) -> openai.OpenAI:
-    return openai.OpenAI(base_url=url, api_key=reveal(token), max_retries=max_retries, timeout=20,
-                         http_client=httpx2.Client(transport=metered_transport(httpx2)))
+ClientFactory = Callable[..., openai.OpenAI]
+
+
+@pytest.fixture
+def client_for(gateway_urls: dict[str, str], sdk_transport) -> ClientFactory:
+    """``client_for(surface)``: the SDK on one surface; the token goes out in the target's form."""
+    def make(surface: str, max_retries: int = 0) -> openai.OpenAI:
+        return openai.OpenAI(base_url=gateway_urls[surface], api_key=PLACEHOLDER, max_retries=max_retries,
+                             timeout=20, http_client=httpx2.Client(transport=sdk_transport(httpx2, surface)))
+    return make
 
 
 @pytest.fixture
@@ -47,14 +53,14 @@ def model(request: pytest.FixtureRequest, target: Target) -> str:
 
 
 @pytest.fixture
-def responses(gateway_urls: dict[str, str], gateway_token: Secret) -> Iterator[openai.OpenAI]:
-    with client(gateway_urls["openai"], gateway_token) as c:
+def responses(client_for: ClientFactory) -> Iterator[openai.OpenAI]:
+    with client_for("openai") as c:
         yield c
 
 
 @pytest.fixture
-def chat(gateway_urls: dict[str, str], gateway_token: Secret) -> Iterator[openai.OpenAI]:
-    with client(gateway_urls["cursor"], gateway_token) as c:
+def chat(client_for: ClientFactory) -> Iterator[openai.OpenAI]:
+    with client_for("cursor") as c:
         yield c
 
 
@@ -192,22 +198,22 @@ def api(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def api_url(api: str, gateway_urls: dict[str, str]) -> str:
-    return gateway_urls[SURFACE_OF[api]]
+def api_client(api: str, client_for: ClientFactory) -> ClientFactory:
+    """``api_client(max_retries=...)``: the SDK on the surface of the parametrized API."""
+    return lambda max_retries=0: client_for(SURFACE_OF[api], max_retries)
 
 
 @pytest.mark.check("openai.models.unique-ids")
-def test_models_listing(model: str, api_url: str, gateway_token: Secret) -> None:
-    with client(api_url, gateway_token) as c:
+def test_models_listing(model: str, api_client: ClientFactory) -> None:
+    with api_client() as c:
         ids = [model.id for model in c.models.list()]
     assert model in ids
     assert len(ids) == len(set(ids))
 
 
 @pytest.mark.check("openai.errors.param-named")
-def test_400_bad_request_names_the_parameter(model: str, api_url: str, gateway_token: Secret,
-                                             api: str) -> None:
-    with client(api_url, gateway_token) as c, pytest.raises(openai.BadRequestError) as caught:
+def test_400_bad_request_names_the_parameter(model: str, api_client: ClientFactory, api: str) -> None:
+    with api_client() as c, pytest.raises(openai.BadRequestError) as caught:
         if api == "responses":
             c.responses.create(model=model, input="x", max_output_tokens=-5)
         else:
@@ -218,7 +224,7 @@ def test_400_bad_request_names_the_parameter(model: str, api_url: str, gateway_t
 
 @pytest.mark.check("openai.limits.sdk-waits-retry-after")
 @pytest.mark.mock_only
-def test_429_retry_after_is_honoured(model: str, api: str, api_url: str, gateway_token: Secret,
+def test_429_retry_after_is_honoured(model: str, api: str, api_client: ClientFactory,
                                      gateway_faults: FaultQueue, gateway_ledger: Ledger) -> None:
     """One 429 with ``Retry-After: 1``; the SDK (one retry allowed) waits it out and succeeds.
 
@@ -226,7 +232,7 @@ def test_429_retry_after_is_honoured(model: str, api: str, api_url: str, gateway
     advertised second between the two attempts shows the header, not the default, set it.
     """
     gateway_faults.inject(status=429, retry_after=1, surface=SURFACE_OF[api])
-    with client(api_url, gateway_token, max_retries=1) as c:
+    with api_client(max_retries=1) as c:
         generate(api, c, model=model)
     records = [r for r in gateway_ledger.to_json() if r["endpoint"] == "generate"]
     assert [r["status"] for r in records] == [429, 200]

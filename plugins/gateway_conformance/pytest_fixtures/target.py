@@ -4,19 +4,27 @@
 that the any-target checks use (same URLs and token as ``gateway_urls``/``gateway_token``).
 A :class:`~gateway_conformance.remote.RemoteError` raised in a test or a fixture is reported
 as that test's failure with the error's one sentence, not as a traceback through httpx.
+``sdk_transport`` is the one place an official SDK check gets its HTTP transport from (the
+surface's credential form and headers, :mod:`gateway_conformance.sdk_http`); when such a check
+fails after an SDK request (an SDK exception, a broken condition), its failure is the sentence
+of the last exchange and the check's requirement, never an exception class name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import Any
 
 import pytest
 
+from gateway_conformance import sdk_http
+from gateway_conformance.checks import catalogue_of, check_id
 from gateway_conformance.remote import RemoteClient, RemoteError
 from gateway_conformance.secret import Secret
 from gateway_conformance.target import Target, target_of
 
-__all__ = ["pytest_runtest_call", "pytest_runtest_setup", "remote_clients", "target"]
+__all__ = ["pytest_runtest_call", "pytest_runtest_setup", "remote_clients", "sdk_transport", "target"]
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +47,22 @@ def remote_clients(target: Target, gateway_urls: dict[str, str], gateway_token: 
         client.close()
 
 
+@pytest.fixture
+def sdk_transport(target: Target, gateway_token: Secret) -> Callable[..., Any]:
+    """``sdk_transport(httpx2, surface, token=...)``: the transport to hand an official SDK
+    (built with :data:`~gateway_conformance.sdk_http.PLACEHOLDER` as its credential) for one
+    surface; ``token`` defaults to the target's (a plain ``str`` for a deliberately wrong one)."""
+    def make(http: ModuleType, surface: str, token: Secret | str | None = gateway_token) -> Any:
+        profile = target.surface(surface)
+        return sdk_http.transport(http, auth=profile.auth, headers=profile.headers, token=token)
+    return make
+
+
+def _requirement(item: pytest.Item) -> str:
+    check = catalogue_of(item.config).get(check_id(item) or "")
+    return f"{check.requirement.rstrip('.')} ({check.id})" if check else f"what {item.name} checks"
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     try:
@@ -49,7 +73,16 @@ def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    sdk_http.forget()
     try:
         return (yield)
     except RemoteError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        message = str(exc)
+    except (Exception, pytest.fail.Exception) as exc:  # an SDK's exception, a broken condition or
+        if getattr(exc, "pytrace", True) is False:  # pytest.raises finding none, after an SDK request;
+            raise  # a failure already written as a sentence stays as it is
+        found = sdk_http.sentence(_requirement(item), sdk_http.what_failed(exc))
+        if found is None:
+            raise
+        message = found
+    pytest.fail(message, pytrace=False)  # outside the handler: no exception chain in the report
