@@ -36,18 +36,17 @@ from typing import get_args
 import httpx
 import pytest
 
-from gateway_conformance.checks.agents import agent_models, agent_surfaces
 from gateway_conformance.remote import AuthScheme, Timeouts
+from gateway_conformance.roster import BASE_PATHS, agent_models, agent_surfaces
+from gateway_conformance.roster import SURFACES as SURFACES  # re-exported: target.SURFACES
 from gateway_conformance.secret import Secret
 
 AUTH_SCHEMES: tuple[AuthScheme, ...] = get_args(AuthScheme)
 # agent -> the surface it speaks and its documented model: read from fixtures/agents/*/agent.toml,
-# the only list of agents (gateway_conformance.checks.agents).
+# the only list of agents (gateway_conformance.roster).
 AGENT_SURFACES: dict[str, str] = agent_surfaces()
-SURFACES: tuple[str, ...] = ("anthropic", "openai", "cursor", "gemini")
 # Where the embedded mock (and `gateway-conformance serve`) serves each surface.
-DEFAULT_BASE_PATHS: dict[str, str] = {"anthropic": "/anthropic", "openai": "/openai/v1",
-                                      "cursor": "/cursor/v1", "gemini": "/gemini"}
+DEFAULT_BASE_PATHS: dict[str, str] = dict(BASE_PATHS)
 DOCUMENTED_MODELS: dict[str, str] = agent_models()
 DEFAULT_TOKEN_ENV = "GATEWAY_CONFORMANCE_TOKEN"
 DEFAULT_TABLE_PREFIX = "coding_agents"

@@ -12,18 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from gateway_conformance.checks.agents import agent_models
+from gateway_conformance.roster import BASE_PATHS, agent_models
 from gateway_conformance.secret import Secret
 
 DEFAULT_TOKEN_ENV = "DATABRICKS_TOKEN"
 
 # The gateway path of each surface, as the documentation gives the base URLs.
-SURFACE_PREFIXES: Mapping[str, str] = MappingProxyType({
-    "anthropic": "/anthropic",
-    "openai": "/openai/v1",
-    "cursor": "/cursor/v1",
-    "gemini": "/gemini",
-})
+SURFACE_PREFIXES: Mapping[str, str] = BASE_PATHS
 
 # The model each agent is documented with (Cursor: an endpoint name the docs leave open).
 DEFAULT_MODELS: Mapping[str, str] = MappingProxyType(

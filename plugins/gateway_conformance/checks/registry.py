@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gateway_conformance.checks.agents import agent_surfaces
+from gateway_conformance.roster import SURFACES as AGENT_SURFACES
 
 DATA_DIR = Path(__file__).resolve().parent
 SOURCES_FILE = "sources.toml"
@@ -35,7 +36,7 @@ LEVELS: tuple[Level, ...] = ("MUST", "SHOULD", "MAY")
 RUNS: tuple[Runs, ...] = ("any", "upstream", "embedded")
 TIERS: tuple[Tier, ...] = ("core", "extended")
 # The four agent surfaces of the gateway plus the workspace's OTLP endpoint.
-SURFACES: tuple[str, ...] = ("anthropic", "openai", "cursor", "gemini", "otlp")
+SURFACES: tuple[str, ...] = (*AGENT_SURFACES, "otlp")
 _ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*(\.[a-z0-9]+(-[a-z0-9]+)*){2}$")
 
 

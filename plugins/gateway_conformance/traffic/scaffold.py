@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway_conformance.resources import data_dir
+from gateway_conformance.roster import BASE_PATHS, GENERATE_PATHS, SURFACES
 from gateway_conformance.traffic.cassette import iter_cassettes
-from gateway_conformance.traffic.shapes import SURFACES
 
 AGENT_FILE = "agent.toml"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -52,12 +52,7 @@ documented_max = ""
 '''
 
 # The generation path each surface's agents call, relative to the gateway root.
-SURFACE_PATHS = {
-    "anthropic": "/anthropic/v1/messages",
-    "openai": "/openai/v1/responses",
-    "cursor": "/cursor/v1/chat/completions",
-    "gemini": "/gemini/v1beta/models/{model}:streamGenerateContent",
-}
+SURFACE_PATHS = {surface: BASE_PATHS[surface] + GENERATE_PATHS[surface] for surface in SURFACES}
 
 
 def default_agents_dir(cwd: Path | None = None) -> Path:

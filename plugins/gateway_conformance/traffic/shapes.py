@@ -21,12 +21,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from gateway_conformance.roster import SURFACES as SURFACES  # re-exported: shapes.SURFACES
 from gateway_conformance.traffic.cassette import RecordedRequest, RecordedResponse
 
 Severity = Literal["error", "warning", "info"]
 EndpointKind = Literal["generate", "count_tokens", "models", "probe", "other"]
-
-SURFACES = ("anthropic", "openai", "cursor", "gemini")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,66 @@
+"""The agents and their surfaces as data, written once for the judging side.
+
+- the surfaces: names, base paths, generation paths (read by the target profile, the agent
+  renderers, the scaffold, the shape checks and the check catalogue). The mock keeps its own
+  routes (gateway/app.py) on purpose: the official SDKs and the real CLIs judge both, so the
+  two must not share one definition and call it verified;
+- the agents: ``fixtures/agents/*/agent.toml`` is the only list of agents. Folders may be
+  spelled with underscores (``claude_code``); the judging side always says ``claude-code``
+  and accepts either spelling as input.
+
+A base module (docs/architecture.md, layer 0): it reads TOML and imports nothing of the package
+but :mod:`gateway_conformance.resources`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from gateway_conformance.resources import data_dir
+
+SURFACES: tuple[str, ...] = ("anthropic", "openai", "cursor", "gemini")
+
+# Where the documentation mounts each surface under the gateway root (and `serve` serves it).
+BASE_PATHS: Mapping[str, str] = MappingProxyType({
+    "anthropic": "/anthropic", "openai": "/openai/v1", "cursor": "/cursor/v1", "gemini": "/gemini"})
+
+# The generation path an agent of the surface calls, under the base path; `{model}` is replaced.
+GENERATE_PATHS: Mapping[str, str] = MappingProxyType({
+    "anthropic": "/v1/messages", "openai": "/responses", "cursor": "/chat/completions",
+    "gemini": "/v1beta/models/{model}:streamGenerateContent"})
+
+
+def agent_name(raw: str) -> str:
+    """``claude_code``, ``Claude-Code`` -> ``claude-code``: the one spelling of an agent's name."""
+    return raw.strip().lower().replace("_", "-")
+
+
+def _specs(extra_roots: Iterable[Path]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(folder name, agent.toml) of every agent folder, shipped first; unreadable ones are left to
+    the scaffold's loader, which names the file and the fix (traffic/scaffold.py)."""
+    seen: set[Path] = set()
+    for root in [data_dir() / "agents", *extra_roots]:
+        for spec in sorted(Path(root).glob("*/agent.toml")) if Path(root).is_dir() else ():
+            folder = spec.parent.resolve()
+            if folder in seen:
+                continue
+            seen.add(folder)
+            try:
+                yield folder.name, tomllib.loads(spec.read_text(encoding="utf-8"))
+            except (OSError, tomllib.TOMLDecodeError):
+                continue
+
+
+def agent_surfaces(extra_roots: Iterable[Path] = ()) -> dict[str, str]:
+    """Agent name -> surface, for the shipped agent folders and those under ``extra_roots``."""
+    return {agent_name(name): str(spec["surface"]) for name, spec in _specs(extra_roots)
+            if spec.get("surface") in SURFACES}
+
+
+def agent_models(extra_roots: Iterable[Path] = ()) -> dict[str, str]:
+    """Agent name -> the model its ``agent.toml`` names (``model``), for the agents that name one."""
+    return {agent_name(name): str(spec["model"]) for name, spec in _specs(extra_roots) if spec.get("model")}
