@@ -411,3 +411,12 @@ def test_a_new_agent_folder_is_its_own_column_with_its_surfaces_checks(pytester:
     assert replays == {c.stem.replace("_", "-") for c in shipped.glob("*.json")}
     assert any(v.profile == "acme-coder" for v in report.verdicts())
     result.stdout.fnmatch_lines(["*acme-coder: * passed*"])
+
+
+def test_model_accepts_either_spelling_of_an_agent() -> None:
+    from gateway_conformance.target import parse_models
+
+    assert parse_models(["claude_code=m-1", "Gemini-CLI=m-2"])["claude-code"] == "m-1"
+    assert parse_models(["gemini_cli=m-2"])["gemini-cli"] == "m-2"
+    with pytest.raises(pytest.UsageError, match="unknown agent 'claude'"):
+        parse_models(["claude=m"])

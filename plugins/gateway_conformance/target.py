@@ -37,7 +37,7 @@ import httpx
 import pytest
 
 from gateway_conformance.remote import AuthScheme, Timeouts
-from gateway_conformance.roster import BASE_PATHS, agent_models, agent_surfaces
+from gateway_conformance.roster import BASE_PATHS, agent_models, agent_name, agent_surfaces
 from gateway_conformance.roster import SURFACES as SURFACES  # re-exported: target.SURFACES
 from gateway_conformance.secret import Secret
 
@@ -64,9 +64,10 @@ def parse_models(values: Iterable[str], base: Mapping[str, str] | None = None) -
         agent, sep, model = value.partition("=")
         if not sep or not model.strip():
             raise pytest.UsageError(f"--model expects AGENT=MODEL, got {value!r}")
-        if agent.strip() not in AGENT_SURFACES:
+        name = agent_name(agent)  # claude_code and claude-code are one agent
+        if name not in AGENT_SURFACES:
             raise pytest.UsageError(f"--model: unknown agent {agent!r}; known: {', '.join(AGENT_SURFACES)}")
-        models[agent.strip()] = model.strip()
+        models[name] = model.strip()
     return models
 
 
