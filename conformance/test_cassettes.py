@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -31,6 +31,7 @@ from gateway_conformance.traffic.redact import find_secrets
 from gateway_conformance.traffic.replay import mount, outgoing_headers, replay_as_client
 from gateway_conformance.traffic.retarget import retarget
 from gateway_conformance.traffic.scaffold import agent_folders
+from gateway_conformance.traffic.trim import trim
 
 
 def _roots(config: pytest.Config) -> list[Path]:
@@ -97,9 +98,12 @@ def refault(request: pytest.FixtureRequest) -> Iterator[object]:
 
 @pytest.mark.check("gateway.replay.recorded-sessions")
 def test_replay_as_client(cassette: Cassette, gateway_urls: dict[str, str], gateway_token: Secret,
-                          target: Target, refault: object) -> None:
+                          target: Target, refault: object, request: pytest.FixtureRequest,
+                          record_property: Callable[[str, object], None]) -> None:
     """The target accepts every recorded request and answers in the surface's shape. The
-    requests ask for the target's model for the cassette's agent, at the target's paths."""
+    requests ask for the target's model for the cassette's agent, at the target's paths.
+    Against a real model (external, no ``[upstream]``) their free text is trimmed
+    (:mod:`gateway_conformance.traffic.trim`), and the evidence says so."""
     surface = cassette.meta.surface
     profile = target.surface(surface)
     agent = cassette.meta.agent.replace("_", "-")
@@ -108,6 +112,10 @@ def test_replay_as_client(cassette: Cassette, gateway_urls: dict[str, str], gate
     base_path = profile.base_path if target.external else DEFAULT_BASE_PATHS[surface]
     aimed = retarget(cassette, model=model, recorded_prefix=DEFAULT_BASE_PATHS[surface],
                      base_path=base_path, auth=profile.auth, headers=profile.headers)
+    if target.external and target.upstream is None and not request.config.getoption("replay_full"):
+        trimmed = trim(aimed)
+        aimed = trimmed.cassette
+        record_property("replay", trimmed.evidence())
     root = gateway_urls[surface].removesuffix(base_path)
     result = replay_as_client(aimed, root, token=gateway_token, before_each=refault)  # type: ignore[arg-type]
     assert not result.errors, result.report()

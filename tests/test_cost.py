@@ -89,3 +89,32 @@ def test_the_sdk_checks_are_metered_too(mock: tuple[Gateway, str, str], tmp_path
     modules = {r["nodeid"].split("::")[0] for r in results
                if int(r["evidence"]["facts"].get("tokens.output", 0))}
     assert modules == {f"conformance/test_{sdk}_sdk.py" for sdk in ("anthropic", "openai", "gemini")}, results
+
+
+def replay_tokens(url: str, token: str, tmp_path: Path, *options: str) -> tuple[int, list[dict[str, str]]]:
+    """The replayed cassettes against ``url`` as an external target with a model behind it:
+    the total the run reported, and each replay check's facts."""
+    report = tmp_path / "r.json"
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--conformance",
+               "conformance/test_cassettes.py", "-k", "replay_as_client", "--gateway-url", url,
+               "--token-env", TOKEN_ENV, "--conformance-report", str(report), *options]
+    result = subprocess.run(command, cwd=ROOT, env={**os.environ, TOKEN_ENV: token}, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:]
+    line = next(x for x in result.stdout.splitlines() if "the target reported" in x)
+    results = json.loads(report.read_text())["results"]
+    facts = [r["evidence"]["facts"] for r in results if r["outcome"] == "pass"]
+    assert len(facts) == 12, facts
+    return int(re.search(r"reported (\d+) tokens", line).group(1)), facts  # type: ignore[union-attr]
+
+
+def test_replay_to_a_real_model_is_trimmed_and_says_so(mock: tuple[Gateway, str, str],
+                                                       tmp_path: Path) -> None:
+    """Against an external target without [upstream] the cassettes' free text is cut (the
+    mock counts every string of a request, as a model does); ``--replay-full`` sends it whole."""
+    _, url, token = mock
+    trimmed, facts = replay_tokens(url, token, tmp_path)
+    full, full_facts = replay_tokens(url, token, tmp_path, "--replay-full")
+    assert all(f["replay"].startswith("requests trimmed for a real model: ") for f in facts), facts
+    assert not any("replay" in f for f in full_facts)
+    assert full > 100_000 and trimmed < 12_000, (full, trimmed)

@@ -72,6 +72,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(skips everything, with the reason, when no Docker engine is reachable)")
     group.addoption("--gateway-image-port", default=None, type=int, metavar="PORT",
                     help="the port the --gateway-image serves on inside the container (default 8080)")
+    group.addoption("--replay-full", action="store_true", default=False,
+                    help="replay cassettes to an external target without [upstream] as recorded, "
+                         "not trimmed for a real model (costs ~26,000 tokens per Claude Code request)")
     group.addoption("--remote-timeout", default=None, type=float, metavar="SECONDS",
                     help="how long a target check waits for the next bytes from the target (default 60)")
     group.addoption("--table-prefix", default=None, metavar="PREFIX",
