@@ -1,8 +1,7 @@
-"""The ``config`` and ``agents`` commands, driven through their argument parsers."""
+"""The ``config`` and ``agents`` commands, driven through the command line's own entry point."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import stat
@@ -12,16 +11,15 @@ from types import ModuleType
 
 import pytest
 
-from gateway_conformance import agents_cmd, config_cmd
+from gateway_conformance import agents_cmd, cli, config_cmd
 
 TOKEN = "gwc-cli-not-a-real-token"
 GATEWAY = "https://gateway.example.test"
 
 
 def run(module: ModuleType, *argv: str) -> int:
-    parser = argparse.ArgumentParser()
-    module.add_arguments(parser)
-    return module.run(parser.parse_args(list(argv)))
+    """The command as `gateway-conformance <command> ARGV` runs it, error boundary included."""
+    return cli.main([{config_cmd: "config", agents_cmd: "agents"}[module], *argv])
 
 
 @pytest.fixture(autouse=True)

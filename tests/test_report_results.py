@@ -7,7 +7,6 @@ files a test under an agent and a check; then the written JSON is read back.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway_conformance.report import report_cmd
+from gateway_conformance import cli
 from gateway_conformance.report.collector import (
     collector_of,
     configure,
@@ -404,9 +403,8 @@ def test_matrices() -> None:
 # ----- the report command without a browser ------------------------------------------------------
 
 def _report(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    report_cmd.add_arguments(parser)
-    return report_cmd.run(parser.parse_args(argv))
+    """`gateway-conformance report ARGV`, through the command line's one error boundary."""
+    return cli.main(["report", *argv])
 
 
 class _Cells(HTMLParser):

@@ -47,13 +47,18 @@ def test_opted_out(gateway_script):
 def test_failed_anyway(gateway_script):
     gateway_script.text("the test stopped before using it")
     raise AssertionError("its own failure")
+
+
+def test_skipped_after_queueing(gateway_script):
+    gateway_script.text("queued before the environment turned out to lack a thing")
+    pytest.skip("no agent CLI here")
 '''
 
 
 def test_leftovers_fail_the_test_and_list_each_one(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_leftovers=INNER)
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", "-rE")
-    result.assert_outcomes(passed=3, failed=1, errors=1)
+    result.assert_outcomes(passed=3, failed=1, errors=1, skipped=1)
     out = result.stdout.str()
     assert "ERROR at teardown of test_unused" in out
     for listed in ("2 scripted turns", "text 'never asked for'", "error 503 on gemini",

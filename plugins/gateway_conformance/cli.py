@@ -35,7 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # Not dest="command": a command may have an argument of that name (record's `-- COMMAND...`).
+    sub = parser.add_subparsers(dest="_command_name", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text, description=help_text)
         module_name, _, attr = module_name.partition(":")  # "module:attr" when one module has several
@@ -54,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except SystemExit as exc:  # raise SystemExit("message") in a command: one line, exit 2
         if isinstance(exc.code, str):
-            print(f"{PROG} {args.command}: {exc.code}", file=sys.stderr)
+            print(f"{PROG} {args._command_name}: {exc.code}", file=sys.stderr)
             return USAGE_EXIT
         raise
     except Exception as exc:
@@ -64,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if message is None:  # not the input's fault: the harness's own bug, still one line
             message = (f"internal error: {exc}; please report it with the command line "
                        "(GATEWAY_CONFORMANCE_DEBUG=1 shows where it happened)")
-        print(f"{PROG} {args.command}: {message}", file=sys.stderr)
+        print(f"{PROG} {args._command_name}: {message}", file=sys.stderr)
         return USAGE_EXIT
 
 

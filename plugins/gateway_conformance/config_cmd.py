@@ -77,8 +77,7 @@ def run(args: argparse.Namespace) -> int:
                                 telemetry=args.telemetry)
         rendered = agent.render(profile, agent_version=version, as_documented=args.as_documented)
     except ProfileError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise SystemExit(str(exc)) from None
     clashes = [home / f.path for f in rendered.files
                if (home / f.path).exists() and (home / f.path).read_text(encoding="utf-8") != f.content]
     if clashes and not args.force:

@@ -35,8 +35,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         old, new = with_profiles([load_report(args.old), load_report(args.new)], args.target)
     except ReportError as exc:
-        print(f"diff: {exc}", file=sys.stderr)
-        return 2
+        raise SystemExit(str(exc)) from None
     diff = diff_reports(old, new)
     print(run_table([old, new], ["old", "new"]))
     print(format_diff(diff))

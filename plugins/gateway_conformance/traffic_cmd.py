@@ -129,8 +129,7 @@ def _record_arguments(parser: argparse.ArgumentParser) -> None:
 def _run_record(args: argparse.Namespace) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command and args.prompt is None:
-        print("record: give --prompt (real CLI) or the command to run after --", file=sys.stderr)
-        return 2
+        raise SystemExit("give --prompt (real CLI) or the command to run after --")
     agents_dir = args.agents_dir or default_agents_dir()
     if not (agents_dir / args.agent / "agent.toml").is_file():
         raise CommandError(f"no agent folder {agents_dir / args.agent} (agent.toml): scaffold it with "
@@ -162,8 +161,7 @@ def _run_record(args: argparse.Namespace) -> int:
                 else:
                     rc, args.agent_version = _launch(args, handle.url, env)
             except (OSError, subprocess.TimeoutExpired, LookupError) as exc:
-                print(f"record: {exc}", file=sys.stderr)
-                return 2
+                raise SystemExit(str(exc)) from None
             rerecord = _rerecord_command(args, command)
             meta = Metadata(agent=agent.name, surface=agent.surface, agent_version=args.agent_version,
                             recorded_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -302,8 +300,7 @@ def _run_replay(args: argparse.Namespace) -> int:
     try:
         cassettes = _cassettes(args.cassettes)
     except CassetteError as exc:
-        print(f"replay: {exc}", file=sys.stderr)
-        return 2
+        raise SystemExit(str(exc)) from None
     if args.serve:
         return _serve(cassettes, args)
     if not args.target:

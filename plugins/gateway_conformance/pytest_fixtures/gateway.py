@@ -125,7 +125,7 @@ def gateway_restricted_token(gateway: RunningGateway) -> Secret:
 
 #: Marks a test that leaves scripted turns or faults unused on purpose.
 LEFTOVERS_MARKER = "gateway_allow_leftovers"
-#: Set by the plugin when a test's setup or call failed: its leftovers are no news then.
+#: Set by the plugin when a test's setup or call failed or skipped: its leftovers are no news then.
 TEST_FAILED = pytest.StashKey[bool]()
 
 

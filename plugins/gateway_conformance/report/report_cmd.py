@@ -10,7 +10,6 @@ without opening the page).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from gateway_conformance.report.labels import run_table, with_profiles
@@ -53,23 +52,18 @@ def run(args: argparse.Namespace) -> int:
     from gateway_conformance.report.sources import SourceError
 
     if len(args.results) > 2:
-        print("report: give --results at most twice (before, after)", file=sys.stderr)
-        return 2
+        raise SystemExit("give --results at most twice (before, after)")
     if args.spark_remote is not None and args.engine != "spark":
-        print("report: --spark-remote reads through Spark: add --engine spark", file=sys.stderr)
-        return 2
+        raise SystemExit("--spark-remote reads through Spark: add --engine spark")
     if args.engine == "spark" and args.tables_dir is None and args.spark_remote is None:
-        print("report: --engine spark reads --tables-dir with a local session, or a Connect server's "
-              "tables with --spark-remote sc://HOST:PORT: give one", file=sys.stderr)
-        return 2
+        raise SystemExit("--engine spark reads --tables-dir with a local session, or a Connect server's "
+                         "tables with --spark-remote sc://HOST:PORT: give one")
     tables = args.tables_dir is not None or args.spark_remote is not None
     if not tables and args.ledger is None and not args.results:
-        print("report: nothing to show: give --tables-dir/--ledger and/or --results", file=sys.stderr)
-        return 2
+        raise SystemExit("nothing to show: give --tables-dir/--ledger and/or --results")
     if not Path(args.out).parent.is_dir():
-        print(f"report: --out {args.out}: the folder {Path(args.out).parent} does not exist; "
-              "create it or choose another path", file=sys.stderr)
-        return 2
+        raise SystemExit(f"--out {args.out}: the folder {Path(args.out).parent} does not exist; "
+                         "create it or choose another path")
     try:
         reports = with_profiles([load_report(path) for path in args.results], args.target)
         dashboard = None
@@ -78,11 +72,9 @@ def run(args: argparse.Namespace) -> int:
                                        schema=args.schema, ledger=args.ledger, engine=args.engine,
                                        spark_remote=args.spark_remote)
     except (ReportError, SourceError) as exc:
-        print(f"report: {exc}", file=sys.stderr)
-        return 2
+        raise SystemExit(str(exc)) from None
     except ImportError as exc:  # --engine spark without the extra
-        print(f"report: {exc}", file=sys.stderr)
-        return 2
+        raise SystemExit(str(exc)) from None
     path = write_page(args.out, dashboard=dashboard, results=reports, title=args.title)
     if dashboard is not None:
         drawn = sum(1 for chart in dashboard.charts if not chart.empty)
