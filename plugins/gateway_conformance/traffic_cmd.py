@@ -108,9 +108,9 @@ def _record_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fault", type=int, action="append", default=[], metavar="STATUS",
                         help="make the upstream mock fail the next generation once with STATUS "
                              "(e.g. 429) via its admin route; repeatable; marked injected_fault")
-    parser.add_argument("--script", type=Path, default=None, metavar="JSON",
-                        help="queue these turns (a JSON list, the mock's /_admin/script format) in the "
-                             "upstream mock first, e.g. a tool call for a tool-use round trip")
+    parser.add_argument("--script", type=Path, default=None, metavar="FILE.json",
+                        help="queue the turns in this file (a JSON list, the mock's /_admin/script format) "
+                             "in the upstream mock first, e.g. a tool call for a tool-use round trip")
     parser.add_argument("--agent-version", default="unknown", help="recorded in the cassette metadata")
     parser.add_argument("--description", default="", help="what the session does")
     parser.add_argument("--synthetic", action="store_true", help="mark the cassette synthetic")
