@@ -29,13 +29,16 @@ pytestmark = pytest.mark.upstream
 AGENTS = [pytest.param(agent, id=agent) for agent in AGENT_SURFACES]
 # The headers each agent sends that its provider reads (recorded in fixtures/agents/*/cassettes),
 # plus one custom header: a gateway must not filter what it does not know.
-AGENT_HEADERS: dict[str, dict[str, str]] = {
-    "claude-code": {"anthropic-version": "2023-06-01",
-                    "anthropic-beta": "claude-code-20250219,interleaved-thinking-2025-05-14",
-                    "x-claude-code-session-id": "4b1c8f0e-2a57-4d39-9a0c-6f2e1d3b5a79"},
-    "codex": {"session-id": "0199a6f1-7c1e-7a12-b3f4-5d6e7f8091a2", "originator": "codex_cli_rs"},
+# What the agents of each surface send that a gateway must pass on (Claude Code's protocol and
+# session headers, Codex's session and originator, Gemini CLI's client header). Keyed by surface,
+# so an agent folder added for a surface is judged with the headers its surface's clients send.
+SURFACE_HEADERS: dict[str, dict[str, str]] = {
+    "anthropic": {"anthropic-version": "2023-06-01",
+                  "anthropic-beta": "claude-code-20250219,interleaved-thinking-2025-05-14",
+                  "x-claude-code-session-id": "4b1c8f0e-2a57-4d39-9a0c-6f2e1d3b5a79"},
+    "openai": {"session-id": "0199a6f1-7c1e-7a12-b3f4-5d6e7f8091a2", "originator": "codex_cli_rs"},
     "cursor": {},
-    "gemini-cli": {"x-goog-api-client": "gl-node/22.17.0"},
+    "gemini": {"x-goog-api-client": "gl-node/22.17.0"},
 }
 PROBE_HEADER = "x-gwc-probe"
 ERROR_STATUSES = (400, 503)
@@ -83,11 +86,11 @@ def assert_ok(answer: Answer) -> None:
 
 
 @pytest.mark.check("gateway.forwarding.request-headers")
-def test_request_headers_reach_upstream(client: RemoteClient, agent: str, surface: str, model: str,
+def test_request_headers_reach_upstream(client: RemoteClient, surface: str, model: str,
                                         upstream: UpstreamAdmin) -> None:
     """The agent's protocol and session headers, and a custom one, arrive byte for byte."""
     marker = new_marker()
-    sent = {**AGENT_HEADERS[agent], PROBE_HEADER: marker}
+    sent = {**SURFACE_HEADERS[surface], PROBE_HEADER: marker}
     answer = send(client, surface, model, f"{marker} Say ok.", headers=sent)
     assert_ok(answer)
     got = received(upstream.wait_records(marker), marker)["headers"]

@@ -62,5 +62,15 @@ def agent_surfaces(extra_roots: Iterable[Path] = ()) -> dict[str, str]:
 
 
 def agent_models(extra_roots: Iterable[Path] = ()) -> dict[str, str]:
-    """Agent name -> the model its ``agent.toml`` names (``model``), for the agents that name one."""
-    return {agent_name(name): str(spec["model"]) for name, spec in _specs(extra_roots) if spec.get("model")}
+    """Agent name -> the model it asks for: its ``agent.toml``'s ``model``, or, left empty (as
+    ``new-agent`` writes it), the model of the first agent of the same surface that names one,
+    so a freshly scaffolded agent is judged like the documented agent of its surface."""
+    specs = [(agent_name(name), spec) for name, spec in _specs(extra_roots)
+             if spec.get("surface") in SURFACES]
+    by_surface: dict[str, str] = {}
+    for _, spec in specs:
+        if spec.get("model"):
+            by_surface.setdefault(str(spec["surface"]), str(spec["model"]))
+    models = {name: str(spec.get("model") or by_surface.get(str(spec["surface"]), ""))
+              for name, spec in specs}
+    return {name: model for name, model in models.items() if model}
