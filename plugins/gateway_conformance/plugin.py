@@ -1,8 +1,9 @@
 """The pytest plugin: the ``--conformance`` switch, the target options, markers, fixtures.
 
-Hooks only. The fixtures themselves live in :mod:`gateway_conformance.pytest_fixtures`,
-one module per server they stand up, and are re-exported here so pytest finds them
-through the ``pytest11`` entry point.
+Hooks only: every hook the plugin implements is in this module. The fixtures live in
+:mod:`gateway_conformance.pytest_fixtures`, one module per server they stand up, and are
+registered by name in ``pytest_plugins`` below (no star imports), so a fixture module never
+carries a hook and ``pytest --fixtures`` names the module each fixture comes from.
 """
 
 from __future__ import annotations
@@ -13,23 +14,30 @@ from pathlib import Path
 
 import pytest
 
-from gateway_conformance import cost, expectations, preflight, secret
+from gateway_conformance import cost, expectations, preflight, sdk_http, secret
 from gateway_conformance import target as target_profile
 from gateway_conformance.checks import binding as check_binding
+from gateway_conformance.checks import catalogue_of, check_id
 from gateway_conformance.pytest_fixtures import gateway as gateway_fixtures
-from gateway_conformance.pytest_fixtures.agents import *  # noqa: F403  (fixtures, matrix summary)
-from gateway_conformance.pytest_fixtures.gateway import *  # noqa: F403  (fixtures)
-from gateway_conformance.pytest_fixtures.sink import *  # noqa: F403  (fixtures)
-from gateway_conformance.pytest_fixtures.spark import *  # noqa: F403  (fixtures)
-from gateway_conformance.pytest_fixtures.target import *  # noqa: F403  (fixtures, RemoteError hooks)
-from gateway_conformance.pytest_fixtures.upstream import *  # noqa: F403  (fixture)
+from gateway_conformance.pytest_fixtures.agents import print_compat_matrix
 from gateway_conformance.pytest_fixtures.upstream import skip_without_upstream
-from gateway_conformance.pytest_fixtures.usage import *  # noqa: F403  (fixtures)
 from gateway_conformance.pytest_fixtures.usage import add_usage_options
+from gateway_conformance.remote import RemoteError
 from gateway_conformance.report import collector as report_collector
 from gateway_conformance.report.scrub import scrub_report
 from gateway_conformance.resources import suite_dir
 from gateway_conformance.target import DEFAULT_TOKEN_ENV
+
+# The fixture modules, registered as plugins of their own when pytest registers this one.
+pytest_plugins = [
+    "gateway_conformance.pytest_fixtures.agents",
+    "gateway_conformance.pytest_fixtures.gateway",
+    "gateway_conformance.pytest_fixtures.sink",
+    "gateway_conformance.pytest_fixtures.spark",
+    "gateway_conformance.pytest_fixtures.target",
+    "gateway_conformance.pytest_fixtures.upstream",
+    "gateway_conformance.pytest_fixtures.usage",
+]
 
 # Registered here, not in an ini file, so an installed suite run from any folder knows them.
 MARKERS = {
@@ -158,3 +166,43 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None],
 def pytest_make_collect_report(collector: pytest.Collector,
                                ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
     return scrub_report((yield))
+
+
+
+def _requirement(item: pytest.Item) -> str:
+    check = catalogue_of(item.config).get(check_id(item) or "")
+    return f"{check.requirement.rstrip('.')} ({check.id})" if check else f"what {item.name} checks"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    """A :class:`~gateway_conformance.remote.RemoteError` in a fixture errors the test with the
+    error's one sentence, not a traceback through httpx."""
+    try:
+        return (yield)
+    except RemoteError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """The same for a RemoteError in the test itself; and when an official SDK check fails after
+    an SDK request (an SDK exception, a broken condition), its failure is the sentence of the last
+    exchange and the check's requirement (:mod:`gateway_conformance.sdk_http`), never an
+    exception class name."""
+    sdk_http.forget()
+    try:
+        return (yield)
+    except RemoteError as exc:
+        message = str(exc)
+    except (Exception, pytest.fail.Exception) as exc:  # an SDK's exception, a broken condition or
+        if getattr(exc, "pytrace", True) is False:  # pytest.raises finding none, after an SDK request;
+            raise  # a failure already written as a sentence stays as it is
+        found = sdk_http.sentence(_requirement(item), sdk_http.what_failed(exc))
+        if found is None:
+            raise
+        message = found
+    pytest.fail(message, pytrace=False)  # outside the handler: no exception chain in the report
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    print_compat_matrix(terminalreporter, config)

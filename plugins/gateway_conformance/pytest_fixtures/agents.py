@@ -8,7 +8,7 @@ their own that accepts the gateway's token, because the documented configs send 
 to both the gateway and the workspace.
 
 The compatibility matrix (agent x installed version x documented/generated) is collected
-here and printed at the end of the run by :func:`pytest_terminal_summary`.
+here and printed at the end of the run by :func:`print_compat_matrix` (plugin.py's hook).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ __all__ = [
     "CompatCell",
     "agent_sink",
     "compat_matrix",
-    "pytest_terminal_summary",
+    "print_compat_matrix",
     "run_agent",
 ]
 
@@ -157,7 +157,8 @@ def compat_matrix(request: pytest.FixtureRequest) -> list[CompatCell]:
     return request.config.stash.setdefault(_MATRIX_KEY, [])
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+def print_compat_matrix(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """The matrix cells of this run, one line each, as a section of the terminal summary."""
     cells = config.stash.get(_MATRIX_KEY, [])
     if not cells:
         return

@@ -1,13 +1,9 @@
-"""Fixtures of the target profile, and the hooks that make transport failures check failures.
+"""Fixtures of the target profile.
 
 ``remote_clients`` are the :class:`~gateway_conformance.remote.RemoteClient` per surface
 that the any-target checks use (same URLs and token as ``gateway_urls``/``gateway_token``).
-A :class:`~gateway_conformance.remote.RemoteError` raised in a test or a fixture is reported
-as that test's failure with the error's one sentence, not as a traceback through httpx.
 ``sdk_transport`` is the one place an official SDK check gets its HTTP transport from (the
-surface's credential form and headers, :mod:`gateway_conformance.sdk_http`); when such a check
-fails after an SDK request (an SDK exception, a broken condition), its failure is the sentence
-of the last exchange and the check's requirement, never an exception class name.
+surface's credential form and headers, :mod:`gateway_conformance.sdk_http`).
 """
 
 from __future__ import annotations
@@ -19,12 +15,11 @@ from typing import Any
 import pytest
 
 from gateway_conformance import sdk_http
-from gateway_conformance.checks import catalogue_of, check_id
-from gateway_conformance.remote import RemoteClient, RemoteError
+from gateway_conformance.remote import RemoteClient
 from gateway_conformance.secret import Secret
 from gateway_conformance.target import Target, target_of
 
-__all__ = ["pytest_runtest_call", "pytest_runtest_setup", "remote_clients", "sdk_transport", "target"]
+__all__ = ["remote_clients", "sdk_transport", "target"]
 
 
 @pytest.fixture(scope="session")
@@ -57,32 +52,3 @@ def sdk_transport(target: Target, gateway_token: Secret) -> Callable[..., Any]:
         return sdk_http.transport(http, auth=profile.auth, headers=profile.headers, token=token)
     return make
 
-
-def _requirement(item: pytest.Item) -> str:
-    check = catalogue_of(item.config).get(check_id(item) or "")
-    return f"{check.requirement.rstrip('.')} ({check.id})" if check else f"what {item.name} checks"
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
-    try:
-        return (yield)
-    except RemoteError as exc:  # in a fixture: the test errors, with the one sentence
-        pytest.fail(str(exc), pytrace=False)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    sdk_http.forget()
-    try:
-        return (yield)
-    except RemoteError as exc:
-        message = str(exc)
-    except (Exception, pytest.fail.Exception) as exc:  # an SDK's exception, a broken condition or
-        if getattr(exc, "pytrace", True) is False:  # pytest.raises finding none, after an SDK request;
-            raise  # a failure already written as a sentence stays as it is
-        found = sdk_http.sentence(_requirement(item), sdk_http.what_failed(exc))
-        if found is None:
-            raise
-        message = found
-    pytest.fail(message, pytrace=False)  # outside the handler: no exception chain in the report
