@@ -100,6 +100,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write the results (per agent and check: outcome, reason, evidence) as JSON")
     group.addoption("--conformance-html", default=None, metavar="PATH",
                     help="write the conformance matrix as a self-contained HTML page")
+    target_profile.add_ini_options(parser)  # gwc_* ini keys for the target options, below the file
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -4,9 +4,11 @@ One :class:`Target` per run, resolved once in ``pytest_configure`` (:func:`confi
 kept in the config's stash (:func:`target_of`). It is merged from, lowest first:
 
 1. the defaults (the embedded mock's layout, the documented models);
-2. the target profile, ``--target FILE.toml`` (:mod:`gateway_conformance.target_file`,
-   format in docs/platform-teams.md);
-3. the command line (``--gateway-url``, ``--workspace-url``, ``--token-env``, ``--model``,
+2. the ini file's ``gwc_*`` keys (:data:`INI_OPTIONS`, one per option below: pytest.ini,
+   ``[tool.pytest.ini_options]``...), so a project can name its gateway once;
+3. the target profile, ``--target FILE.toml`` (or ini ``gwc_target``; :mod:`gateway_conformance.target_file`,
+   format in docs/platform-teams.md): every key it sets to other than the default wins over the ini;
+4. the command line (``--gateway-url``, ``--workspace-url``, ``--token-env``, ``--model``,
    ``--table-prefix``, ``--remote-timeout``, ``--gateway-image``...): an option given wins.
 
 The merged values are written back into ``config.option``, so code that reads an option
@@ -31,7 +33,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 import httpx
 import pytest
@@ -210,31 +212,100 @@ def set_target(config: pytest.Config, target: Target) -> None:
     _write_back(config, target)
 
 
+# ini key -> (the option it stands for, its ini type). Same meaning and format as the option.
+INI_OPTIONS: dict[str, tuple[str, str]] = {
+    "gwc_target": ("target", "string"),
+    "gwc_gateway_url": ("gateway_url", "string"),
+    "gwc_workspace_url": ("workspace_url", "string"),
+    "gwc_token_env": ("token_env", "string"),
+    "gwc_model": ("model", "linelist"),
+    "gwc_remote_timeout": ("remote_timeout", "string"),
+    "gwc_table_prefix": ("table_prefix", "string"),
+    "gwc_uc_catalog": ("uc_catalog", "string"),
+    "gwc_uc_schema": ("uc_schema", "string"),
+    "gwc_gateway_image": ("gateway_image", "string"),
+    "gwc_gateway_image_port": ("gateway_image_port", "string"),
+}
+
+
+def add_ini_options(parser: pytest.Parser) -> None:
+    """Register :data:`INI_OPTIONS` (from ``pytest_addoption``)."""
+    for name, (option, kind) in INI_OPTIONS.items():
+        parser.addini(name, f"like --{option.replace('_', '-')}; the command line and the target file "
+                            f"win over it (docs/platform-teams.md)", type=kind)  # type: ignore[arg-type]
+
+
+def _ini(config: pytest.Config, option: str) -> Any:
+    """The ini value standing for ``option`` (None when the ini file does not set it)."""
+    name = next(key for key, (dest, _) in INI_OPTIONS.items() if dest == option)
+    try:
+        value = config.getini(name)
+    except ValueError:  # the plugin's addoption did not run (a bare Config)
+        return None
+    return value or None
+
+
+def _ini_number(config: pytest.Config, option: str, kind: type[int] | type[float]) -> Any:
+    value = _ini(config, option)
+    if value is None:
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        raise pytest.UsageError(f"ini gwc_{option} = {value!r} is not a number; "
+                                f"write e.g. gwc_{option} = 60") from None
+
+
+def _ini_path(config: pytest.Config) -> str | None:
+    value = _ini(config, "target")
+    if value is None or config.inipath is None:
+        return value
+    return str(config.inipath.parent / value)  # relative to the ini file, like pytest's own paths
+
+
 def resolve(config: pytest.Config) -> Target:
-    """Defaults < the ``--target`` file < the command line."""
+    """Defaults < the ini file's ``gwc_*`` keys < the ``--target`` file < the command line."""
     from gateway_conformance.target_file import load_target_file
 
     option = config.getoption
-    path = option("target", None)
-    target = load_target_file(Path(path)) if path else Target()
-    otlp = dataclasses.replace(
-        target.otlp,
-        url=option("workspace_url", None) or target.otlp.url,
-        table_prefix=option("table_prefix", None) or target.otlp.table_prefix,
-        catalog=option("uc_catalog", None) or target.otlp.catalog,
-        schema=option("uc_schema", None) or target.otlp.schema)
+    path = option("target", None) or _ini_path(config)
+    defaults = Target()
+    loaded = load_target_file(Path(path)) if path else defaults
+
+    def below_cli(file_value: Any, default: Any, ini: Any) -> Any:
+        """The file's value where it sets one, else the ini's, else the default."""
+        return file_value if file_value != default else (default if ini is None else ini)
+
+    def text(dest: str, file_value: Any, default: Any) -> Any:
+        return option(dest, None) or below_cli(file_value, default, _ini(config, dest))
+
+    ini_read = _ini_number(config, "remote_timeout", float)
     read = option("remote_timeout", None)
-    timeouts = (Timeouts(read=float(read), total=max(float(read) * 3, Timeouts.total)) if read is not None
-                else target.timeouts)
+    timeouts = (_read_timeouts(read) if read is not None else below_cli(
+        loaded.timeouts, defaults.timeouts, None if ini_read is None else _read_timeouts(ini_read)))
+    ini_models = parse_models(_ini(config, "model") or (), defaults.models)
+    file_models = {agent: model for agent, model in loaded.models.items()
+                   if defaults.models.get(agent) != model}
     return dataclasses.replace(
-        target,
-        gateway_url=option("gateway_url", None) or target.gateway_url,
-        token_env=option("token_env", None) or target.token_env,
-        models=parse_models(option("model", None) or (), target.models),
-        otlp=otlp,
-        image=option("gateway_image", None) or target.image,
-        image_port=option("gateway_image_port", None) or target.image_port,
+        loaded,
+        gateway_url=text("gateway_url", loaded.gateway_url, defaults.gateway_url),
+        token_env=text("token_env", loaded.token_env, defaults.token_env),
+        models=parse_models(option("model", None) or (), {**ini_models, **file_models}),
+        otlp=dataclasses.replace(
+            loaded.otlp,
+            url=text("workspace_url", loaded.otlp.url, defaults.otlp.url),
+            table_prefix=text("table_prefix", loaded.otlp.table_prefix, defaults.otlp.table_prefix),
+            catalog=text("uc_catalog", loaded.otlp.catalog, defaults.otlp.catalog),
+            schema=text("uc_schema", loaded.otlp.schema, defaults.otlp.schema)),
+        image=text("gateway_image", loaded.image, defaults.image),
+        image_port=option("gateway_image_port", None) or below_cli(
+            loaded.image_port, defaults.image_port, _ini_number(config, "gateway_image_port", int)),
         timeouts=timeouts)
+
+
+def _read_timeouts(read: float | str) -> Timeouts:
+    """``--remote-timeout SECONDS``: the read timeout, and a total of three reads (at least the default)."""
+    return Timeouts(read=float(read), total=max(float(read) * 3, Timeouts.total))
 
 
 def _write_back(config: pytest.Config, target: Target) -> None:
