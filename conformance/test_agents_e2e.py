@@ -31,7 +31,7 @@ from gateway_conformance.otlp.sink import SinkHandle
 from gateway_conformance.pytest_fixtures.agents import AgentResult, AgentRunner, CompatCell
 from gateway_conformance.secret import Secret
 
-pytestmark = [pytest.mark.agents, pytest.mark.mock_only]
+pytestmark = [pytest.mark.gwc_agents, pytest.mark.gwc_mock_only]
 
 CLIS = ("claude_code", "codex", "gemini_cli")
 AUTH_ERROR = re.compile(r"401|unauthori[sz]ed|authenticat|invalid bearer token", re.IGNORECASE)
@@ -68,16 +68,17 @@ class RecordingResponder:
 
 # --- one prompt through the gateway -----------------------------------------------------------
 
-@pytest.mark.check("agents.cli.answers")
+@pytest.mark.gwc_check("agents.cli.answers")
 @pytest.mark.parametrize("name", CLIS)
-def test_generated_config_answers_through_the_gateway(name: str, run_agent: AgentRunner,
-                                                      gateway_script: ScriptedResponder,
-                                                      gateway_ledger: Ledger, clean_gateway: Gateway,
-                                                      gateway_token: Secret, usage_recorder: UsageRecorder,
+def test_generated_config_answers_through_the_gateway(name: str, gwc_run_agent: AgentRunner,
+                                                      gwc_gateway_script: ScriptedResponder,
+                                                      gwc_gateway_ledger: Ledger, gwc_clean_gateway: Gateway,
+                                                      gwc_gateway_token: Secret,
+                                                      gwc_usage_recorder: UsageRecorder,
                                                       record_property: Callable[[str, Any], None]) -> None:
     text = marker_text()
-    gateway_script.text(text)
-    result = run_agent(name, "Say something through the gateway.")
+    gwc_gateway_script.text(text)
+    result = gwc_run_agent(name, "Say something through the gateway.")
     record_property("agent_version", result.installation.version)
     record_property("config", "generated")
     record_property("seconds", round(result.run.seconds, 2))
@@ -85,12 +86,12 @@ def test_generated_config_answers_through_the_gateway(name: str, run_agent: Agen
     assert text in result.run.stdout, result.describe()
 
     traits = result.agent.spec.traits
-    answered = [r for r in generate_records(gateway_ledger) if r.status == 200]
+    answered = [r for r in generate_records(gwc_gateway_ledger) if r.status == 200]
     assert answered, "the gateway answered no generate request"
     for record in answered:
         assert record.path == expected_path(result)
         # the bearer token's owner
-        assert record.identity == clean_gateway.config.tokens[gateway_token.reveal()]
+        assert record.identity == gwc_clean_gateway.config.tokens[gwc_gateway_token.reveal()]
         assert record.model == result.profile.model(name)
         assert record.agent == kebab(name)
         assert (record.user_agent or "").startswith(traits.user_agent_prefix)
@@ -98,7 +99,7 @@ def test_generated_config_answers_through_the_gateway(name: str, run_agent: Agen
             assert record.headers.get(header) == value, f"{header} missing or wrong: {record.headers}"
         if traits.session_header:
             assert record.session_id, f"no {traits.session_header} session header: {record.headers}"
-    assert_one_usage_row_per_request(usage_recorder, gateway_ledger.records())
+    assert_one_usage_row_per_request(gwc_usage_recorder, gwc_gateway_ledger.records())
 
 
 def assert_one_usage_row_per_request(recorder: UsageRecorder, records: list[LedgerRecord]) -> None:
@@ -123,46 +124,47 @@ def assert_one_usage_row_per_request(recorder: UsageRecorder, records: list[Ledg
 
 # --- a tool-use round trip --------------------------------------------------------------------
 
-@pytest.mark.check("agents.cli.tool-round-trip")
+@pytest.mark.gwc_check("agents.cli.tool-round-trip")
 @pytest.mark.parametrize("name", CLIS)
-def test_tool_call_round_trip_writes_a_file(name: str, run_agent: AgentRunner, tmp_path: Any,
-                                            gateway_script: ScriptedResponder, clean_gateway: Gateway,
-                                            gateway_ledger: Ledger) -> None:
+def test_tool_call_round_trip_writes_a_file(name: str, gwc_run_agent: AgentRunner, tmp_path: Any,
+                                            gwc_gateway_script: ScriptedResponder, gwc_clean_gateway: Gateway,
+                                            gwc_gateway_ledger: Ledger) -> None:
     spec = registry.get(name).spec
     assert spec.tool is not None, f"{name}: agent.toml names no file-writing tool"
     workdir = tmp_path / "work"
     target = workdir / "written-by-agent.txt"
     content = f"tool-round-trip-{uuid.uuid4().hex[:8]}"
-    gateway_script.tool_call(spec.tool.name, spec.tool.call_arguments(str(target), content))
+    gwc_gateway_script.tool_call(spec.tool.name, spec.tool.call_arguments(str(target), content))
     recorder = RecordingResponder()
-    clean_gateway.responder = recorder  # answers the turn after the tool call, keeping the request
-    result = run_agent(name, "Write the file you are asked to write.", allow_tools=True, workdir=workdir)
+    gwc_clean_gateway.responder = recorder  # answers the turn after the tool call, keeping the request
+    result = gwc_run_agent(name, "Write the file you are asked to write.", allow_tools=True, workdir=workdir)
     assert result.ok, result.describe()
     assert target.read_text() == content
     assert recorder.requests, "the agent never came back after the tool call"
     follow_up = recorder.requests[0]
     assert follow_up.tool_results, f"the request after the tool call carried no tool result: {follow_up.raw}"
     assert "Tool results received" in result.run.stdout, result.describe()
-    statuses = [r.status for r in generate_records(gateway_ledger)]
+    statuses = [r.status for r in generate_records(gwc_gateway_ledger)]
     assert statuses.count(200) >= 2, statuses
 
 
 # --- failure handling -------------------------------------------------------------------------
 
-@pytest.mark.check("agents.cli.retries-429")
+@pytest.mark.gwc_check("agents.cli.retries-429")
 @pytest.mark.parametrize("name", CLIS)
-def test_429_with_retry_after_is_retried(name: str, run_agent: AgentRunner,
-                                         gateway_script: ScriptedResponder, gateway_faults: FaultQueue,
-                                         gateway_ledger: Ledger,
+def test_429_with_retry_after_is_retried(name: str, gwc_run_agent: AgentRunner,
+                                         gwc_gateway_script: ScriptedResponder,
+                                         gwc_gateway_faults: FaultQueue,
+                                         gwc_gateway_ledger: Ledger,
                                          record_property: Callable[[str, Any], None]) -> None:
     spec = registry.get(name).spec
-    gateway_faults.inject(status=429, retry_after=1, surface=spec.surface)
+    gwc_gateway_faults.inject(status=429, retry_after=1, surface=spec.surface)
     text = marker_text()
-    gateway_script.text(text)
-    result = run_agent(name, "Say something after a rate limit.")
+    gwc_gateway_script.text(text)
+    result = gwc_run_agent(name, "Say something after a rate limit.")
     assert result.ok, result.describe()
     assert text in result.run.stdout, result.describe()
-    records = generate_records(gateway_ledger)
+    records = generate_records(gwc_gateway_ledger)
     statuses = [r.status for r in records]
     assert statuses[0] == 429 and 200 in statuses, statuses
     retry = next(r for r in records if r.status == 200)
@@ -171,15 +173,15 @@ def test_429_with_retry_after_is_retried(name: str, run_agent: AgentRunner,
     assert waited >= 0.9, f"retried after {waited:.2f}s despite Retry-After: 1"
 
 
-@pytest.mark.check("agents.cli.auth-error")
+@pytest.mark.gwc_check("agents.cli.auth-error")
 @pytest.mark.parametrize("name", CLIS)
-def test_rejected_token_fails_with_an_auth_error(name: str, run_agent: AgentRunner,
-                                                 gateway_ledger: Ledger) -> None:
-    result = run_agent(name, "This must not be answered.", token=f"gwc-rejected-{uuid.uuid4().hex[:8]}")
+def test_rejected_token_fails_with_an_auth_error(name: str, gwc_run_agent: AgentRunner,
+                                                 gwc_gateway_ledger: Ledger) -> None:
+    result = gwc_run_agent(name, "This must not be answered.", token=f"gwc-rejected-{uuid.uuid4().hex[:8]}")
     assert not result.run.timed_out, result.describe()
     assert result.run.returncode != 0, result.describe()
     assert AUTH_ERROR.search(result.run.output), result.describe()
-    records = generate_records(gateway_ledger)
+    records = generate_records(gwc_gateway_ledger)
     assert records and all(r.status == 401 and r.identity is None for r in records), \
         [(r.status, r.identity) for r in records]
 
@@ -193,37 +195,37 @@ def _matrix_cases() -> list[Any]:
         for inst in launch.installations(spec):
             for layout in ("documented", "generated"):
                 expected = layout == "generated" or spec.documented_works(inst.version)
-                mark = pytest.mark.check(agent=kebab(name), config=layout)
+                mark = pytest.mark.gwc_check(agent=kebab(name), config=layout)
                 cases.append(pytest.param(name, inst.version, layout, expected, marks=mark,
                                           id=f"{kebab(name)}-{inst.version}-{layout}"))
     if not cases:
         skip = pytest.mark.skip(
             reason=f"no agent CLI installed: {launch.install_hint(launch.default_node_modules())}")
-        cases += [pytest.param(name, None, None, None, marks=[skip, pytest.mark.check(agent=kebab(name))],
+        cases += [pytest.param(name, None, None, None, marks=[skip, pytest.mark.gwc_check(agent=kebab(name))],
                                id=f"{kebab(name)}-none-installed") for name in CLIS]
     return cases
 
 
-@pytest.mark.check("agents.config.compatibility")
+@pytest.mark.gwc_check("agents.config.compatibility")
 @pytest.mark.parametrize(("name", "version", "layout", "expected_pass"), _matrix_cases())
 def test_config_compatibility_matrix(name: str, version: str, layout: str, expected_pass: bool,
-                                     run_agent: AgentRunner, gateway_script: ScriptedResponder,
-                                     gateway_ledger: Ledger, compat_matrix: list[CompatCell],
+                                     gwc_run_agent: AgentRunner, gwc_gateway_script: ScriptedResponder,
+                                     gwc_gateway_ledger: Ledger, gwc_compat_matrix: list[CompatCell],
                                      record_property: Callable[[str, Any], None]) -> None:
     text = marker_text()
-    gateway_script.text(text)
-    result = run_agent(name, "Answer through the gateway.", version=version,
+    gwc_gateway_script.text(text)
+    result = gwc_run_agent(name, "Answer through the gateway.", version=version,
                        as_documented=layout == "documented", timeout=60)
-    answered = [r for r in generate_records(gateway_ledger) if r.status == 200]
+    answered = [r for r in generate_records(gwc_gateway_ledger) if r.status == 200]
     passed = result.ok and text in result.run.stdout and bool(answered)
     detail = "" if passed else (result.run.output.strip().splitlines() or ["(no output)"])[-1][:160]
-    compat_matrix.append(CompatCell(name, version, layout, expected_pass, passed, detail))
+    gwc_compat_matrix.append(CompatCell(name, version, layout, expected_pass, passed, detail))
     record_property("agent_version", version)
     record_property("config", layout)
     record_property("expected", "pass" if expected_pass else "fail")
     record_property("works", "yes" if passed else "no")  # read by `gateway-conformance agents canary`
     if not passed:
-        gateway_script.clear()  # a config the CLI refuses never asks for the reply (strict leftovers)
+        gwc_gateway_script.clear()  # a config the CLI refuses never asks for the reply (strict leftovers)
     assert passed == expected_pass, (
         f"{layout} config on {name} {version}: expected {'pass' if expected_pass else 'fail'}, "
         f"got {'pass' if passed else 'fail'}\n{result.describe()}")
@@ -249,15 +251,15 @@ def _rows(sink: SinkHandle, signal: str, service: str, *, settle: float = 10.0) 
         time.sleep(0.2)
 
 
-@pytest.mark.check("agents.telemetry.claude-code-matches-ledger")
+@pytest.mark.gwc_check("agents.telemetry.claude-code-matches-ledger")
 def test_claude_code_telemetry_lands_in_delta_and_matches_the_ledger(
-        run_agent: AgentRunner, agent_sink: SinkHandle, gateway_ledger: Ledger) -> None:
-    result = run_agent("claude_code", "Say something that is measured.", telemetry=True)
+        gwc_run_agent: AgentRunner, gwc_agent_sink: SinkHandle, gwc_gateway_ledger: Ledger) -> None:
+    result = gwc_run_agent("claude_code", "Say something that is measured.", telemetry=True)
     assert result.ok, result.describe()
-    answered = [r for r in generate_records(gateway_ledger) if r.status == 200]
+    answered = [r for r in generate_records(gwc_gateway_ledger) if r.status == 200]
     assert answered
     session = answered[0].session_id
-    metrics = [r for r in _rows(agent_sink, "metrics", "claude-code")
+    metrics = [r for r in _rows(gwc_agent_sink, "metrics", "claude-code")
                if _attrs(r["sum"]["attributes"]).get("session.id") == session]
     names = {r["name"] for r in metrics}
     assert {"claude_code.session.count", "claude_code.token.usage", "claude_code.cost.usage"} <= names, names
@@ -272,7 +274,7 @@ def test_claude_code_telemetry_lands_in_delta_and_matches_the_ledger(
     assert tokens("output") == sum(r.output_tokens for r in answered)
     assert sum(r["sum"]["value"] for r in metrics if r["name"] == "claude_code.cost.usage") > 0
 
-    logs = [r for r in _rows(agent_sink, "logs", "claude-code")
+    logs = [r for r in _rows(gwc_agent_sink, "logs", "claude-code")
             if _attrs(r["attributes"]).get("session.id") == session]
     events = {_attrs(r["attributes"]).get("event.name") for r in logs}
     assert {"user_prompt", "api_request"} <= events, events
@@ -293,26 +295,28 @@ def _run_exporting(run_agent: AgentRunner, agent_sink: SinkHandle, agent: str, m
         f"{agent} exports OTLP as {media_type}; the sink acknowledged {dict(posted)}"
 
 
-@pytest.mark.check("agents.telemetry.gemini-cli-json-export")
-def test_gemini_cli_otlp_json_export_lands_in_all_three_tables(run_agent: AgentRunner, agent_sink: SinkHandle,
-                                                               gateway_ledger: Ledger) -> None:
-    _run_exporting(run_agent, agent_sink, "gemini_cli", "application/json")
-    metrics = _rows(agent_sink, "metrics", "gemini-cli")
+@pytest.mark.gwc_check("agents.telemetry.gemini-cli-json-export")
+def test_gemini_cli_otlp_json_export_lands_in_all_three_tables(gwc_run_agent: AgentRunner,
+                                                               gwc_agent_sink: SinkHandle,
+                                                               gwc_gateway_ledger: Ledger) -> None:
+    _run_exporting(gwc_run_agent, gwc_agent_sink, "gemini_cli", "application/json")
+    metrics = _rows(gwc_agent_sink, "metrics", "gemini-cli")
     names = {r["name"] for r in metrics}
     assert {"gemini_cli.api.request.count", "gemini_cli.token.usage"} <= names, names
     usage = {(_attrs(r["sum"]["attributes"]).get("type"), r["sum"]["value"]) for r in metrics
              if r["name"] == "gemini_cli.token.usage"}
-    answered = [r for r in generate_records(gateway_ledger) if r.status == 200]
+    answered = [r for r in generate_records(gwc_gateway_ledger) if r.status == 200]
     assert ("input", sum(r.input_tokens for r in answered)) in usage, (usage, answered)
     assert ("output", sum(r.output_tokens for r in answered)) in usage, (usage, answered)
-    assert _rows(agent_sink, "logs", "gemini-cli"), "no Gemini CLI log rows"
-    assert _rows(agent_sink, "spans", "gemini-cli"), "no Gemini CLI span rows"
+    assert _rows(gwc_agent_sink, "logs", "gemini-cli"), "no Gemini CLI log rows"
+    assert _rows(gwc_agent_sink, "spans", "gemini-cli"), "no Gemini CLI span rows"
 
 
-@pytest.mark.check("agents.telemetry.codex-export")
-def test_codex_otlp_export_lands_in_all_three_tables(run_agent: AgentRunner, agent_sink: SinkHandle) -> None:
-    _run_exporting(run_agent, agent_sink, "codex", "application/x-protobuf")
-    assert "codex.api_request" in {r["name"] for r in _rows(agent_sink, "metrics", "codex_exec")}
-    events = {_attrs(r["attributes"]).get("event.name") for r in _rows(agent_sink, "logs", "codex_exec")}
+@pytest.mark.gwc_check("agents.telemetry.codex-export")
+def test_codex_otlp_export_lands_in_all_three_tables(gwc_run_agent: AgentRunner,
+                                                     gwc_agent_sink: SinkHandle) -> None:
+    _run_exporting(gwc_run_agent, gwc_agent_sink, "codex", "application/x-protobuf")
+    assert "codex.api_request" in {r["name"] for r in _rows(gwc_agent_sink, "metrics", "codex_exec")}
+    events = {_attrs(r["attributes"]).get("event.name") for r in _rows(gwc_agent_sink, "logs", "codex_exec")}
     assert {"codex.user_prompt", "codex.api_request"} <= events, events
-    assert _rows(agent_sink, "spans", "codex_exec"), "no Codex span rows"
+    assert _rows(gwc_agent_sink, "spans", "codex_exec"), "no Codex span rows"

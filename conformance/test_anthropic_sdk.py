@@ -1,7 +1,7 @@
 """The official ``anthropic`` SDK as the judge of the ``/anthropic`` surface (what Claude Code speaks).
 
 Every check goes through the SDK's own parsing, stream accumulation and typed errors; tests
-that queue replies, faults or read the ledger are ``mock_only``.
+that queue replies, faults or read the ledger are ``gwc_mock_only``.
 """
 
 from __future__ import annotations
@@ -22,18 +22,19 @@ ClientFactory = Callable[..., anthropic.Anthropic]
 
 
 @pytest.fixture
-def model(target: Target) -> str:
+def model(gwc_target: Target) -> str:
     """Claude Code's model on this target (``--model claude-code=...`` or the profile's)."""
-    return target.model("claude-code")
+    return gwc_target.model("claude-code")
 
 
 @pytest.fixture
-def client_for(gateway_urls: dict[str, str], gateway_token: Secret, sdk_transport) -> ClientFactory:
+def client_for(gwc_gateway_urls: dict[str, str], gwc_gateway_token: Secret,
+               gwc_sdk_transport) -> ClientFactory:
     """The SDK as Claude Code uses it; the token goes out in the target's form for the surface."""
-    def make(token: Secret | str | None = gateway_token, max_retries: int = 0,
+    def make(token: Secret | str | None = gwc_gateway_token, max_retries: int = 0,
              headers: Mapping[str, str] | None = None) -> anthropic.Anthropic:
-        transport = sdk_transport(httpx2, "anthropic", token)
-        return anthropic.Anthropic(base_url=gateway_urls["anthropic"], auth_token=PLACEHOLDER,
+        transport = gwc_sdk_transport(httpx2, "anthropic", token)
+        return anthropic.Anthropic(base_url=gwc_gateway_urls["anthropic"], auth_token=PLACEHOLDER,
                                    max_retries=max_retries, timeout=30, default_headers=headers,
                                    http_client=httpx2.Client(transport=transport))
     return make
@@ -44,7 +45,7 @@ def client(client_for: ClientFactory) -> anthropic.Anthropic:
     return client_for()
 
 
-@pytest.mark.check("anthropic.sdk.message")
+@pytest.mark.gwc_check("anthropic.sdk.message")
 def test_plain_text(model: str, client: anthropic.Anthropic) -> None:
     message = client.messages.create(model=model, max_tokens=256, messages=PROMPT)
     assert message.type == "message" and message.role == "assistant"
@@ -54,7 +55,7 @@ def test_plain_text(model: str, client: anthropic.Anthropic) -> None:
     assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
 
 
-@pytest.mark.check("anthropic.messages.beta-query")
+@pytest.mark.gwc_check("anthropic.messages.beta-query")
 def test_beta_query_is_accepted(model: str, client: anthropic.Anthropic) -> None:
     """Claude Code posts to ``/v1/messages?beta=true``; the SDK's beta client does the same."""
     message = client.beta.messages.create(model=model, max_tokens=64, messages=PROMPT,
@@ -62,7 +63,7 @@ def test_beta_query_is_accepted(model: str, client: anthropic.Anthropic) -> None
     assert message.content[0].type == "text"
 
 
-@pytest.mark.check("anthropic.stream.event-order-and-usage")
+@pytest.mark.gwc_check("anthropic.stream.event-order-and-usage")
 def test_streamed_text_event_grammar(model: str, client: anthropic.Anthropic) -> None:
     with client.messages.create(model=model, max_tokens=256, messages=PROMPT, stream=True) as stream:
         events = list(stream)
@@ -79,7 +80,7 @@ def test_streamed_text_event_grammar(model: str, client: anthropic.Anthropic) ->
         assert delta.usage.input_tokens == start.input_tokens
 
 
-@pytest.mark.check("anthropic.sdk.stream-assembled")
+@pytest.mark.gwc_check("anthropic.sdk.stream-assembled")
 def test_streamed_text_assembled_by_sdk(model: str, client: anthropic.Anthropic) -> None:
     with client.messages.stream(model=model, max_tokens=256, messages=PROMPT) as stream:
         pieces = list(stream.text_stream)
@@ -90,11 +91,12 @@ def test_streamed_text_assembled_by_sdk(model: str, client: anthropic.Anthropic)
     assert final.usage.output_tokens > 0
 
 
-@pytest.mark.check("anthropic.sdk.tool-call-assembled")
-@pytest.mark.mock_only
-def test_streamed_tool_call_assembled_by_sdk(model: str, client: anthropic.Anthropic, gateway_script) -> None:
+@pytest.mark.gwc_check("anthropic.sdk.tool-call-assembled")
+@pytest.mark.gwc_mock_only
+def test_streamed_tool_call_assembled_by_sdk(model: str, client: anthropic.Anthropic,
+                                             gwc_gateway_script) -> None:
     arguments = {"city": "Prague", "days": [1, 2, 3], "units": {"temperature": "celsius"}}
-    call = gateway_script.tool_call("get_weather", arguments, text="Let me check.")
+    call = gwc_gateway_script.tool_call("get_weather", arguments, text="Let me check.")
     tools = [{"name": "get_weather", "description": "weather",
               "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]
     with client.messages.stream(model=model, max_tokens=256, messages=PROMPT, tools=tools) as stream:
@@ -106,10 +108,10 @@ def test_streamed_tool_call_assembled_by_sdk(model: str, client: anthropic.Anthr
     assert (tool.id, tool.name, tool.input) == (call.id, "get_weather", arguments)
 
 
-@pytest.mark.check("anthropic.messages.tool-result-round-trip")
-@pytest.mark.mock_only
-def test_tool_result_round_trip(model: str, client: anthropic.Anthropic, gateway_script) -> None:
-    call = gateway_script.tool_call("get_weather", {"city": "Brno"})
+@pytest.mark.gwc_check("anthropic.messages.tool-result-round-trip")
+@pytest.mark.gwc_mock_only
+def test_tool_result_round_trip(model: str, client: anthropic.Anthropic, gwc_gateway_script) -> None:
+    call = gwc_gateway_script.tool_call("get_weather", {"city": "Brno"})
     first = client.messages.create(model=model, max_tokens=64, messages=PROMPT)
     tool = first.content[-1]
     follow_up = [*PROMPT, {"role": "assistant", "content": [tool.model_dump(exclude_none=True)]},
@@ -119,15 +121,15 @@ def test_tool_result_round_trip(model: str, client: anthropic.Anthropic, gateway
     assert "sunny, 21 C" in second.content[0].text
 
 
-@pytest.mark.check("anthropic.count-tokens.matches-usage")
-@pytest.mark.mock_only
-def test_count_tokens_matches_usage(model: str, client: anthropic.Anthropic, gateway) -> None:
+@pytest.mark.gwc_check("anthropic.count-tokens.matches-usage")
+@pytest.mark.gwc_mock_only
+def test_count_tokens_matches_usage(model: str, client: anthropic.Anthropic, gwc_gateway) -> None:
     counted = client.messages.count_tokens(model=model, messages=PROMPT)
     message = client.messages.create(model=model, max_tokens=64, messages=PROMPT)
     assert counted.input_tokens == message.usage.input_tokens
 
 
-@pytest.mark.check("anthropic.models.page-fields")
+@pytest.mark.gwc_check("anthropic.models.page-fields")
 def test_models_list(model: str, client: anthropic.Anthropic) -> None:
     page = client.models.list()
     ids = [m.id for m in page.data]
@@ -136,20 +138,21 @@ def test_models_list(model: str, client: anthropic.Anthropic) -> None:
     assert all(m.type == "model" for m in page.data)
 
 
-@pytest.mark.check("anthropic.errors.invalid-request")
+@pytest.mark.gwc_check("anthropic.errors.invalid-request")
 def test_invalid_body_is_bad_request(model: str, client: anthropic.Anthropic) -> None:
     with pytest.raises(anthropic.BadRequestError) as info:
         client.messages.create(model=model, max_tokens=16, messages=[])
     assert info.value.body["error"]["type"] == "invalid_request_error"
 
 
-@pytest.mark.check("anthropic.limits.sdk-waits-retry-after")
-@pytest.mark.mock_only
-def test_rate_limit_retry_after_honoured(model: str, client_for: ClientFactory, gateway_policy, gateway_clock,
+@pytest.mark.gwc_check("anthropic.limits.sdk-waits-retry-after")
+@pytest.mark.gwc_mock_only
+def test_rate_limit_retry_after_honoured(model: str, client_for: ClientFactory, gwc_gateway_policy,
+                                         gwc_gateway_clock,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """QPM=1: the second call gets 429 + Retry-After; the SDK waits that long (on the mock's
     clock, so the test never sleeps) and its single retry succeeds."""
-    gateway_policy.set_limits(qpm=1)
+    gwc_gateway_policy.set_limits(qpm=1)
     no_retry = client_for()
     no_retry.messages.create(model=model, max_tokens=16, messages=PROMPT)
     with pytest.raises(anthropic.RateLimitError) as info:
@@ -165,7 +168,7 @@ def test_rate_limit_retry_after_honoured(model: str, client_for: ClientFactory, 
     def wait_on_gateway_clock(*args, **kwargs) -> float:
         seconds = computed(*args, **kwargs)
         waits.append(seconds)
-        gateway_clock.advance(seconds)
+        gwc_gateway_clock.advance(seconds)
         return 0.0
 
     monkeypatch.setattr(retrying, "_calculate_retry_timeout", wait_on_gateway_clock)
@@ -174,30 +177,31 @@ def test_rate_limit_retry_after_honoured(model: str, client_for: ClientFactory, 
     assert waits == [retry_after]
 
 
-@pytest.mark.check("anthropic.errors.overloaded-retryable")
-@pytest.mark.mock_only
-def test_overloaded_fault_retried_once(model: str, client_for: ClientFactory, gateway_faults, gateway_ledger,
+@pytest.mark.gwc_check("anthropic.errors.overloaded-retryable")
+@pytest.mark.gwc_mock_only
+def test_overloaded_fault_retried_once(model: str, client_for: ClientFactory, gwc_gateway_faults,
+                                       gwc_gateway_ledger,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    gateway_faults.inject(status=529, retry_after=1)
+    gwc_gateway_faults.inject(status=529, retry_after=1)
     with pytest.raises(anthropic.OverloadedError):
         client_for().messages.create(model=model, max_tokens=16, messages=PROMPT)
-    gateway_faults.inject(status=529, retry_after=1)
+    gwc_gateway_faults.inject(status=529, retry_after=1)
     retrying = client_for(max_retries=1)
     monkeypatch.setattr(retrying, "_calculate_retry_timeout", lambda *a, **k: 0.0)
     assert retrying.messages.create(model=model, max_tokens=16, messages=PROMPT).content
-    assert [r.status for r in gateway_ledger.records()] == [529, 529, 200]
+    assert [r.status for r in gwc_gateway_ledger.records()] == [529, 529, 200]
 
 
-@pytest.mark.check("anthropic.usage.claude-code-headers-recorded")
-@pytest.mark.mock_only
-def test_ledger_records_claude_code_headers(model: str, client_for: ClientFactory, gateway_token,
-                                            gateway_ledger) -> None:
+@pytest.mark.gwc_check("anthropic.usage.claude-code-headers-recorded")
+@pytest.mark.gwc_mock_only
+def test_ledger_records_claude_code_headers(model: str, client_for: ClientFactory, gwc_gateway_token,
+                                            gwc_gateway_ledger) -> None:
     headers = {"x-databricks-use-coding-agent-mode": "true", "X-Claude-Code-Session-Id": "session-42",
                "anthropic-beta": "fine-grained-tool-streaming-2025-05-14",
                "x-databricks-request-tags": "team=platform,ticket=GW-1",
                "User-Agent": "claude-cli/2.1.197 (external, cli)"}
     message = client_for(headers=headers).messages.create(model=model, max_tokens=64, messages=PROMPT)
-    (record,) = gateway_ledger.records()
+    (record,) = gwc_gateway_ledger.records()
     assert record.identity == "conformance" and record.surface == "anthropic"
     assert record.agent == "claude-code"
     assert record.session_id == "session-42"
@@ -208,4 +212,4 @@ def test_ledger_records_claude_code_headers(model: str, client_for: ClientFactor
     assert (record.input_tokens, record.output_tokens) == (message.usage.input_tokens,
                                                            message.usage.output_tokens)
     assert record.status == 200 and record.model == model
-    assert gateway_token.reveal() not in str(record.to_dict())
+    assert gwc_gateway_token.reveal() not in str(record.to_dict())

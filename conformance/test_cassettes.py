@@ -54,7 +54,7 @@ def cassette(cassette_file: tuple[str, str, Path]) -> Cassette:
     return Cassette.load(cassette_file[2])
 
 
-@pytest.mark.self_check
+@pytest.mark.gwc_self_check
 def test_agent_folder_has_cassettes(agent_folder: Path) -> None:
     """An agent folder with nothing recorded would add no check at all: it must say so."""
     if not any(iter_cassettes(agent_folder)):
@@ -65,7 +65,7 @@ def test_agent_folder_has_cassettes(agent_folder: Path) -> None:
                     pytrace=False)
 
 
-@pytest.mark.self_check
+@pytest.mark.gwc_self_check
 def test_cassette_is_well_formed(cassette: Cassette, cassette_file: tuple[str, str, Path]) -> None:
     agent, surface, _ = cassette_file
     assert cassette.meta.agent == agent, "meta.agent must name the agent folder"
@@ -75,7 +75,7 @@ def test_cassette_is_well_formed(cassette: Cassette, cassette_file: tuple[str, s
     assert not find_secrets(cassette), [str(f) for f in find_secrets(cassette)]
 
 
-@pytest.mark.self_check
+@pytest.mark.gwc_self_check
 def test_recording_conforms(cassette: Cassette) -> None:
     """What the agent received when it was recorded is valid for its surface."""
     findings = [f for n, inter in enumerate(cassette.interactions)
@@ -91,7 +91,7 @@ def refault(request: pytest.FixtureRequest) -> Iterator[object]:
     if request.config.getoption("gateway_url"):
         yield None
         return
-    core = request.getfixturevalue("clean_gateway")
+    core = request.getfixturevalue("gwc_clean_gateway")
 
     def before_each(index: int, inter: Interaction) -> None:
         if inter.injected_fault:
@@ -99,54 +99,58 @@ def refault(request: pytest.FixtureRequest) -> Iterator[object]:
     yield before_each
 
 
-@pytest.mark.check("gateway.replay.recorded-sessions")
-def test_replay_as_client(cassette: Cassette, gateway_urls: dict[str, str], gateway_token: Secret,
-                          target: Target, refault: object, request: pytest.FixtureRequest,
+@pytest.mark.gwc_check("gateway.replay.recorded-sessions")
+def test_replay_as_client(cassette: Cassette, gwc_gateway_urls: dict[str, str], gwc_gateway_token: Secret,
+                          gwc_target: Target, refault: object, request: pytest.FixtureRequest,
                           record_property: Callable[[str, object], None]) -> None:
     """The target accepts every recorded request and answers in the surface's shape. The
     requests ask for the target's model for the cassette's agent, at the target's paths.
     Against a real model (external, no ``[upstream]``) their free text is trimmed
     (:mod:`gateway_conformance.traffic.trim`), and the evidence says so."""
     surface = cassette.meta.surface
-    profile = target.surface(surface)
+    profile = gwc_target.surface(surface)
     agent = cassette.meta.agent.replace("_", "-")
     documented = next(a for a, s in AGENT_SURFACES.items() if s == surface)  # a new agent's model
-    model = target.model(agent if agent in target.models else documented)
-    base_path = profile.base_path if target.external else DEFAULT_BASE_PATHS[surface]
+    model = gwc_target.model(agent if agent in gwc_target.models else documented)
+    base_path = profile.base_path if gwc_target.external else DEFAULT_BASE_PATHS[surface]
     aimed = retarget(cassette, model=model, recorded_prefix=DEFAULT_BASE_PATHS[surface],
                      base_path=base_path, auth=profile.auth, headers=profile.headers)
-    if target.external and target.upstream is None and not request.config.getoption("replay_full"):
+    if gwc_target.external and gwc_target.upstream is None and not request.config.getoption("replay_full"):
         trimmed = trim(aimed)
         aimed = trimmed.cassette
         record_property("replay", trimmed.evidence())
-    root = gateway_urls[surface].removesuffix(base_path)
-    result = replay_as_client(aimed, root, token=gateway_token, before_each=refault)  # type: ignore[arg-type]
+    root = gwc_gateway_urls[surface].removesuffix(base_path)
+    result = replay_as_client(aimed, root, token=gwc_gateway_token,
+                              before_each=refault)  # type: ignore[arg-type]
     assert not result.errors, result.report()
 
 
-@pytest.mark.self_check
-@pytest.mark.mock_only
-def test_replay_as_server(cassette: Cassette, gateway, clean_gateway) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.gwc_self_check
+@pytest.mark.gwc_mock_only
+def test_replay_as_server(cassette: Cassette, gwc_gateway,
+                          gwc_clean_gateway) -> None:  # type: ignore[no-untyped-def]
     """The mock serves the recorded bytes back, and names the cassette on a miss."""
-    mount(clean_gateway, [cassette], speed=math.inf)
+    mount(gwc_clean_gateway, [cassette], speed=math.inf)
     try:
-        with httpx.Client(base_url=gateway.url, timeout=30) as client:
+        with httpx.Client(base_url=gwc_gateway.url, timeout=30) as client:
             for n, inter in enumerate(cassette.interactions):
                 req = inter.request
                 resp = client.request(req.method, req.path, params=req.query or None,
-                                      headers=outgoing_headers(req, gateway.token), content=req.body_bytes())
+                                      headers=outgoing_headers(req,
+                                                               gwc_gateway.token), content=req.body_bytes())
                 assert resp.status_code == inter.response.status, f"interaction {n}"
                 assert resp.content == inter.response.body_bytes(), f"interaction {n}: bytes differ"
             miss = _mutated(cassette)
             if miss is not None:
-                resp = client.request(miss.method, miss.path, headers=outgoing_headers(miss, gateway.token),
+                resp = client.request(miss.method, miss.path, headers=outgoing_headers(miss,
+                                                                                       gwc_gateway.token),
                                       content=miss.body_bytes())
                 assert resp.status_code == 400
                 assert cassette.name in resp.text and "re-record" in resp.text
                 assert not shapes.check_raw(cassette.meta.surface, miss.method, miss.path, resp.status_code,
                                             dict(resp.headers), resp.content)
     finally:
-        clean_gateway.replay = None
+        gwc_clean_gateway.replay = None
 
 
 def _mutated(cassette: Cassette):  # type: ignore[no-untyped-def]

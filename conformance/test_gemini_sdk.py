@@ -38,21 +38,21 @@ ClientFactory = Callable[..., genai.Client]
 
 
 @pytest.fixture
-def client_for(gateway_urls: dict[str, str], sdk_transport) -> ClientFactory:
+def client_for(gwc_gateway_urls: dict[str, str], gwc_sdk_transport) -> ClientFactory:
     """``client_for(api_key=..., retry=...)``: a client as Gemini CLI builds it with the bearer
     mechanism (api key and bearer header); a given ``api_key`` is sent as it is."""
     def make(*, api_key: str | None = None, retry: gt.HttpRetryOptions | None = None) -> genai.Client:
         return genai.Client(api_key=api_key or PLACEHOLDER, http_options=gt.HttpOptions(
-            base_url=gateway_urls["gemini"], api_version="v1beta",
+            base_url=gwc_gateway_urls["gemini"], api_version="v1beta",
             headers={"Authorization": f"Bearer {PLACEHOLDER}"}, retry_options=retry, timeout=20_000,
-            client_args={"transport": sdk_transport(httpx2, "gemini")}))
+            client_args={"transport": gwc_sdk_transport(httpx2, "gemini")}))
     return make
 
 
 @pytest.fixture
-def model(target: Target) -> str:
+def model(gwc_target: Target) -> str:
     """Gemini CLI's model on this target (``--model gemini-cli=...`` or the profile's)."""
-    return target.model("gemini-cli")
+    return gwc_target.model("gemini-cli")
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def get_weather(city: str) -> dict[str, Any]:
     return {"city": city, "forecast": "sunny, 21 C"}
 
 
-@pytest.mark.check("gemini.sdk.generate")
+@pytest.mark.gwc_check("gemini.sdk.generate")
 def test_generate_content_text(model: str, client: genai.Client) -> None:
     response = client.models.generate_content(model=model, contents="Say hello")
     assert response.text
@@ -77,21 +77,21 @@ def test_generate_content_text(model: str, client: genai.Client) -> None:
     assert usage.total_token_count == usage.prompt_token_count + usage.candidates_token_count
 
 
-@pytest.mark.check("gemini.auth.bearer-is-the-credential")
-def test_bearer_is_the_credential(model: str, client_for: ClientFactory, target: Target) -> None:
+@pytest.mark.gwc_check("gemini.auth.bearer-is-the-credential")
+def test_bearer_is_the_credential(model: str, client_for: ClientFactory, gwc_target: Target) -> None:
     """The gateway authenticates the bearer: a junk ``x-goog-api-key`` beside it changes nothing."""
-    auth = target.surface("gemini").auth
+    auth = gwc_target.surface("gemini").auth
     if auth != "bearer":
         pytest.skip(f"the target profile sends the Gemini token as {auth}, not as a bearer")
     with client_for(api_key="not-the-credential") as c:
         assert c.models.generate_content(model=model, contents="hello").text
 
 
-@pytest.mark.check("gemini.stream.chunks-assembled")
-@pytest.mark.mock_only
-def test_stream_text(model: str, client: genai.Client, gateway_script: ScriptedResponder) -> None:
+@pytest.mark.gwc_check("gemini.stream.chunks-assembled")
+@pytest.mark.gwc_mock_only
+def test_stream_text(model: str, client: genai.Client, gwc_gateway_script: ScriptedResponder) -> None:
     text = "Gemini CLI reads this chunk by chunk."
-    gateway_script.text(text, input_tokens=17, output_tokens=9)
+    gwc_gateway_script.text(text, input_tokens=17, output_tokens=9)
     chunks = list(client.models.generate_content_stream(model=model, contents="stream please"))
     assert len(chunks) > 1
     assert "".join(chunk.text or "" for chunk in chunks) == text
@@ -101,10 +101,11 @@ def test_stream_text(model: str, client: genai.Client, gateway_script: ScriptedR
     assert (usage.prompt_token_count, usage.candidates_token_count, usage.total_token_count) == (17, 9, 26)
 
 
-@pytest.mark.check("gemini.stream.function-call")
-@pytest.mark.mock_only
-def test_streamed_function_call(model: str, client: genai.Client, gateway_script: ScriptedResponder) -> None:
-    call = gateway_script.tool_call("get_weather", {"city": "Prague"})
+@pytest.mark.gwc_check("gemini.stream.function-call")
+@pytest.mark.gwc_mock_only
+def test_streamed_function_call(model: str, client: genai.Client,
+                                gwc_gateway_script: ScriptedResponder) -> None:
+    call = gwc_gateway_script.tool_call("get_weather", {"city": "Prague"})
     config = gt.GenerateContentConfig(tools=[gt.Tool(function_declarations=[WEATHER])])
     chunks = list(client.models.generate_content_stream(model=model, contents="Weather?", config=config))
     calls = [fc for chunk in chunks for fc in chunk.function_calls or []]
@@ -112,19 +113,19 @@ def test_streamed_function_call(model: str, client: genai.Client, gateway_script
     assert chunks[-1].candidates[0].finish_reason == gt.FinishReason.STOP
 
 
-@pytest.mark.check("gemini.sdk.automatic-function-calling")
-@pytest.mark.mock_only
+@pytest.mark.gwc_check("gemini.sdk.automatic-function-calling")
+@pytest.mark.gwc_mock_only
 def test_chat_stream_runs_the_tool_automatically(model: str, client: genai.Client,
-                                                 gateway_script: ScriptedResponder,
-                                                gateway_ledger: Ledger) -> None:
+                                                 gwc_gateway_script: ScriptedResponder,
+                                                gwc_gateway_ledger: Ledger) -> None:
     """The SDK's automatic function calling: it runs ``get_weather`` on the streamed call and sends
     the ``functionResponse`` back; the second turn's answer (the default responder reads tool
     results) must contain what the tool returned."""
-    gateway_script.tool_call("get_weather", {"city": "Prague"})
+    gwc_gateway_script.tool_call("get_weather", {"city": "Prague"})
     chat = client.chats.create(model=model, config=gt.GenerateContentConfig(tools=[get_weather]))
     text = "".join(chunk.text or "" for chunk in chat.send_message_stream("Weather in Prague?"))
     assert "sunny, 21 C" in text
-    generates = [r for r in gateway_ledger.to_json() if r["endpoint"] == "generate"]
+    generates = [r for r in gwc_gateway_ledger.to_json() if r["endpoint"] == "generate"]
     assert [(r["stream"], r["status"]) for r in generates] == [(True, 200), (True, 200)]
     history = chat.get_history()
     roles = [content.role for content in history]
@@ -133,7 +134,7 @@ def test_chat_stream_runs_the_tool_automatically(model: str, client: genai.Clien
     assert history[2].parts[0].function_response.response == {"result": get_weather("Prague")}
 
 
-@pytest.mark.check("gemini.count-tokens.matches-usage")
+@pytest.mark.gwc_check("gemini.count-tokens.matches-usage")
 def test_count_tokens_matches_generate(model: str, client: genai.Client) -> None:
     contents = "How many tokens is this sentence, exactly?"
     counted = client.models.count_tokens(model=model, contents=contents)
@@ -142,7 +143,7 @@ def test_count_tokens_matches_generate(model: str, client: genai.Client) -> None
     assert counted.total_tokens == generated.usage_metadata.prompt_token_count
 
 
-@pytest.mark.check("gemini.models.supported-actions")
+@pytest.mark.gwc_check("gemini.models.supported-actions")
 def test_models_listing(model: str, client: genai.Client) -> None:
     models = list(client.models.list())
     names = [m.name for m in models]
@@ -161,7 +162,7 @@ def raises_client_error(client: genai.Client, code: int, status: str, *, model: 
     return caught.value
 
 
-@pytest.mark.check("gemini.errors.invalid-argument")
+@pytest.mark.gwc_check("gemini.errors.invalid-argument")
 def test_400_bad_request(model: str, client: genai.Client) -> None:
     with pytest.raises(errors.ClientError) as caught:
         client.models.generate_content(model=model, contents="x",
@@ -169,10 +170,10 @@ def test_400_bad_request(model: str, client: genai.Client) -> None:
     assert (caught.value.code, caught.value.status) == (400, "INVALID_ARGUMENT")
 
 
-@pytest.mark.check("gemini.limits.retry-info")
-@pytest.mark.mock_only
-def test_429_quota_carries_retry_info(model: str, client: genai.Client, gateway_policy: Policy) -> None:
-    gateway_policy.set_limits(qpm=1)
+@pytest.mark.gwc_check("gemini.limits.retry-info")
+@pytest.mark.gwc_mock_only
+def test_429_quota_carries_retry_info(model: str, client: genai.Client, gwc_gateway_policy: Policy) -> None:
+    gwc_gateway_policy.set_limits(qpm=1)
     client.models.generate_content(model=model, contents="first")
     error = raises_client_error(client, 429, "RESOURCE_EXHAUSTED", model=model)
     (retry_info,) = [d for d in error.details["error"]["details"]
@@ -182,25 +183,25 @@ def test_429_quota_carries_retry_info(model: str, client: genai.Client, gateway_
     assert int(error.response.headers["retry-after"]) == round(delay)
 
 
-@pytest.mark.check("gemini.limits.sdk-retry-succeeds")
-@pytest.mark.mock_only
+@pytest.mark.gwc_check("gemini.limits.sdk-retry-succeeds")
+@pytest.mark.gwc_mock_only
 def test_429_then_the_sdk_retry_succeeds(model: str, client_for: ClientFactory,
-                                         gateway_faults: FaultQueue, gateway_ledger: Ledger) -> None:
+                                         gwc_gateway_faults: FaultQueue, gwc_gateway_ledger: Ledger) -> None:
     """The SDK's retry (429 is retryable for it) gets through once the limit clears."""
-    gateway_faults.inject(status=429, retry_after=1, surface="gemini")
+    gwc_gateway_faults.inject(status=429, retry_after=1, surface="gemini")
     retry = gt.HttpRetryOptions(attempts=2, initial_delay=0.05, max_delay=0.1, jitter=0,
                                 http_status_codes=[429])
     with client_for(retry=retry) as c:
         assert c.models.generate_content(model=model, contents="ping").text
-    assert [r["status"] for r in gateway_ledger.to_json() if r["endpoint"] == "generate"] == [429, 200]
+    assert [r["status"] for r in gwc_gateway_ledger.to_json() if r["endpoint"] == "generate"] == [429, 200]
 
 
-@pytest.mark.check("gemini.errors.server-status-names")
-@pytest.mark.mock_only
+@pytest.mark.gwc_check("gemini.errors.server-status-names")
+@pytest.mark.gwc_mock_only
 @pytest.mark.parametrize(("status", "name"), [(500, "INTERNAL"), (503, "UNAVAILABLE")])
-def test_upstream_failure_is_server_error(model: str, client: genai.Client, gateway_faults: FaultQueue,
+def test_upstream_failure_is_server_error(model: str, client: genai.Client, gwc_gateway_faults: FaultQueue,
                                           status: int, name: str) -> None:
-    gateway_faults.inject(status=status, surface="gemini")
+    gwc_gateway_faults.inject(status=status, surface="gemini")
     with pytest.raises(errors.ServerError) as caught:
         client.models.generate_content(model=model, contents="ping")
     assert (caught.value.code, caught.value.status) == (status, name)

@@ -3,7 +3,7 @@
 The SDK is the judge: its stream helpers assemble text and function calls from the events,
 its typed exceptions must come out of the gateway's error envelopes, and its retry logic
 must find a ``Retry-After`` it can honour. Tests that steer the mock (scripted turns,
-faults, limits, the ledger) are ``mock_only``; the rest run against any gateway.
+faults, limits, the ledger) are ``gwc_mock_only``; the rest run against any gateway.
 """
 
 from __future__ import annotations
@@ -36,20 +36,21 @@ ClientFactory = Callable[..., openai.OpenAI]
 
 
 @pytest.fixture
-def client_for(gateway_urls: dict[str, str], sdk_transport) -> ClientFactory:
+def client_for(gwc_gateway_urls: dict[str, str], gwc_sdk_transport) -> ClientFactory:
     """``client_for(surface)``: the SDK on one surface; the token goes out in the target's form."""
     def make(surface: str, max_retries: int = 0) -> openai.OpenAI:
-        return openai.OpenAI(base_url=gateway_urls[surface], api_key=PLACEHOLDER, max_retries=max_retries,
-                             timeout=20, http_client=httpx2.Client(transport=sdk_transport(httpx2, surface)))
+        return openai.OpenAI(base_url=gwc_gateway_urls[surface], api_key=PLACEHOLDER, max_retries=max_retries,
+                             timeout=20, http_client=httpx2.Client(transport=gwc_sdk_transport(httpx2,
+                                                                                               surface)))
     return make
 
 
 @pytest.fixture
-def model(request: pytest.FixtureRequest, target: Target) -> str:
+def model(request: pytest.FixtureRequest, gwc_target: Target) -> str:
     """The model of the agent whose API the test speaks: Codex (Responses) or Cursor (Chat)."""
     names = request.fixturenames
     api = request.getfixturevalue("api") if "api" in names else "chat" if "chat" in names else "responses"
-    return target.model(AGENT_OF[api])
+    return gwc_target.model(AGENT_OF[api])
 
 
 @pytest.fixture
@@ -75,7 +76,7 @@ def generate(api: str, c: openai.OpenAI, *, model: str, **options: Any) -> Any:
 # --- Responses (Codex) -------------------------------------------------------------------------
 
 
-@pytest.mark.check("openai.sdk.response")
+@pytest.mark.gwc_check("openai.sdk.response")
 def test_responses_text(model: str, responses: openai.OpenAI) -> None:
     response = responses.responses.create(model=model, input="Say hello", instructions="Be brief.")
     assert response.status == "completed"
@@ -86,12 +87,12 @@ def test_responses_text(model: str, responses: openai.OpenAI) -> None:
     assert usage.total_tokens == usage.input_tokens + usage.output_tokens
 
 
-@pytest.mark.check("openai.stream.typed-events-assembled")
-@pytest.mark.mock_only
+@pytest.mark.gwc_check("openai.stream.typed-events-assembled")
+@pytest.mark.gwc_mock_only
 def test_responses_stream_text(model: str, responses: openai.OpenAI,
-                               gateway_script: ScriptedResponder) -> None:
+                               gwc_gateway_script: ScriptedResponder) -> None:
     text = "Streaming reaches Codex one word at a time."
-    gateway_script.text(text, input_tokens=21, output_tokens=9)
+    gwc_gateway_script.text(text, input_tokens=21, output_tokens=9)
     with responses.responses.stream(model=model, input="stream please") as stream:
         kinds, deltas = [], []
         for event in stream:
@@ -109,11 +110,11 @@ def test_responses_stream_text(model: str, responses: openai.OpenAI,
     assert (final.usage.input_tokens, final.usage.output_tokens, final.usage.total_tokens) == (21, 9, 30)
 
 
-@pytest.mark.check("openai.sdk.function-call-round-trip")
-@pytest.mark.mock_only
+@pytest.mark.gwc_check("openai.sdk.function-call-round-trip")
+@pytest.mark.gwc_mock_only
 def test_responses_streamed_function_call_round_trip(model: str, responses: openai.OpenAI,
-                                                     gateway_script: ScriptedResponder) -> None:
-    call = gateway_script.tool_call("get_weather", {"city": "Prague", "days": [1, 2]})
+                                                     gwc_gateway_script: ScriptedResponder) -> None:
+    call = gwc_gateway_script.tool_call("get_weather", {"city": "Prague", "days": [1, 2]})
     with responses.responses.stream(model=model, input="Weather in Prague?", tools=[WEATHER_TOOL]) as s:
         argument_deltas = [e.delta for e in s if e.type == "response.function_call_arguments.delta"]
         final = s.get_final_response()
@@ -135,7 +136,7 @@ def test_responses_streamed_function_call_round_trip(model: str, responses: open
 # --- Chat Completions (Cursor) -----------------------------------------------------------------
 
 
-@pytest.mark.check("cursor.sdk.completion")
+@pytest.mark.gwc_check("cursor.sdk.completion")
 def test_chat_text(model: str, chat: openai.OpenAI) -> None:
     completion = chat.chat.completions.create(model=model, messages=[
         {"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello"}])
@@ -147,12 +148,12 @@ def test_chat_text(model: str, chat: openai.OpenAI) -> None:
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
 
 
-@pytest.mark.check("cursor.stream.usage-chunk")
-@pytest.mark.mock_only
+@pytest.mark.gwc_check("cursor.stream.usage-chunk")
+@pytest.mark.gwc_mock_only
 def test_chat_stream_text_with_usage(model: str, chat: openai.OpenAI,
-                                     gateway_script: ScriptedResponder) -> None:
+                                     gwc_gateway_script: ScriptedResponder) -> None:
     text = "Cursor gets its answer in pieces."
-    gateway_script.text(text, input_tokens=13, output_tokens=8)
+    gwc_gateway_script.text(text, input_tokens=13, output_tokens=8)
     with chat.chat.completions.stream(model=model, messages=[{"role": "user", "content": "go"}],
                                       stream_options={"include_usage": True}) as stream:
         deltas = [e.delta for e in stream if e.type == "content.delta"]
@@ -164,11 +165,11 @@ def test_chat_stream_text_with_usage(model: str, chat: openai.OpenAI,
     assert (final.usage.prompt_tokens, final.usage.completion_tokens, final.usage.total_tokens) == (13, 8, 21)
 
 
-@pytest.mark.check("cursor.sdk.tool-call-round-trip")
-@pytest.mark.mock_only
+@pytest.mark.gwc_check("cursor.sdk.tool-call-round-trip")
+@pytest.mark.gwc_mock_only
 def test_chat_streamed_tool_call_round_trip(model: str, chat: openai.OpenAI,
-                                            gateway_script: ScriptedResponder) -> None:
-    call = gateway_script.tool_call("get_weather", {"city": "Brno"}, text="Let me check.")
+                                            gwc_gateway_script: ScriptedResponder) -> None:
+    call = gwc_gateway_script.tool_call("get_weather", {"city": "Brno"}, text="Let me check.")
     messages: list[Any] = [{"role": "user", "content": "Weather in Brno?"}]
     with chat.chat.completions.stream(model=model, messages=messages, tools=[CHAT_WEATHER_TOOL]) as stream:
         done = [e for e in stream if e.type == "tool_calls.function.arguments.done"]
@@ -191,8 +192,8 @@ def test_chat_streamed_tool_call_round_trip(model: str, chat: openai.OpenAI,
 
 
 # Each case is filed under the surface (and so the agents) speaking its API.
-@pytest.fixture(params=[pytest.param("responses", marks=pytest.mark.check(surface="openai")),
-                        pytest.param("chat", marks=pytest.mark.check(surface="cursor"))])
+@pytest.fixture(params=[pytest.param("responses", marks=pytest.mark.gwc_check(surface="openai")),
+                        pytest.param("chat", marks=pytest.mark.gwc_check(surface="cursor"))])
 def api(request: pytest.FixtureRequest) -> str:
     return request.param
 
@@ -203,7 +204,7 @@ def api_client(api: str, client_for: ClientFactory) -> ClientFactory:
     return lambda max_retries=0: client_for(SURFACE_OF[api], max_retries)
 
 
-@pytest.mark.check("openai.models.unique-ids")
+@pytest.mark.gwc_check("openai.models.unique-ids")
 def test_models_listing(model: str, api_client: ClientFactory) -> None:
     with api_client() as c:
         ids = [model.id for model in c.models.list()]
@@ -211,7 +212,7 @@ def test_models_listing(model: str, api_client: ClientFactory) -> None:
     assert len(ids) == len(set(ids))
 
 
-@pytest.mark.check("openai.errors.param-named")
+@pytest.mark.gwc_check("openai.errors.param-named")
 def test_400_bad_request_names_the_parameter(model: str, api_client: ClientFactory, api: str) -> None:
     with api_client() as c, pytest.raises(openai.BadRequestError) as caught:
         if api == "responses":
@@ -222,19 +223,19 @@ def test_400_bad_request_names_the_parameter(model: str, api_client: ClientFacto
     assert caught.value.body.get("param") in ("max_output_tokens", "messages")
 
 
-@pytest.mark.check("openai.limits.sdk-waits-retry-after")
-@pytest.mark.mock_only
+@pytest.mark.gwc_check("openai.limits.sdk-waits-retry-after")
+@pytest.mark.gwc_mock_only
 def test_429_retry_after_is_honoured(model: str, api: str, api_client: ClientFactory,
-                                     gateway_faults: FaultQueue, gateway_ledger: Ledger) -> None:
+                                     gwc_gateway_faults: FaultQueue, gwc_gateway_ledger: Ledger) -> None:
     """One 429 with ``Retry-After: 1``; the SDK (one retry allowed) waits it out and succeeds.
 
     The SDK's own backoff for a first retry is at most 0.5 s, so a gap of at least the
     advertised second between the two attempts shows the header, not the default, set it.
     """
-    gateway_faults.inject(status=429, retry_after=1, surface=SURFACE_OF[api])
+    gwc_gateway_faults.inject(status=429, retry_after=1, surface=SURFACE_OF[api])
     with api_client(max_retries=1) as c:
         generate(api, c, model=model)
-    records = [r for r in gateway_ledger.to_json() if r["endpoint"] == "generate"]
+    records = [r for r in gwc_gateway_ledger.to_json() if r["endpoint"] == "generate"]
     assert [r["status"] for r in records] == [429, 200]
     assert records[1]["started_at"] - records[0]["started_at"] >= 0.95
 

@@ -33,7 +33,7 @@ from gateway_conformance.pytest_fixtures.sink import OtlpUrls
 from gateway_conformance.secret import Secret
 from gateway_conformance.tables.writer import TableName
 
-pytestmark = pytest.mark.mock_only
+pytestmark = pytest.mark.gwc_mock_only
 
 Rows = Callable[[TableName | str], list[dict]]
 Tables = dict[Signal, TableName]
@@ -65,11 +65,11 @@ def exporter_args(otlp_urls: OtlpUrls, otlp_token: Secret, otlp_tables: Tables, 
             "headers": documented_headers(otlp_token, otlp_tables[signal])}
 
 
-@pytest.mark.check("otlp.tables.metrics-rows")
-def test_sdk_metrics_of_every_kind_land_in_the_metrics_table(otlp_urls: OtlpUrls, otlp_token: Secret,
-                                                             otlp_tables: Tables, delta_rows: Rows,
+@pytest.mark.gwc_check("otlp.tables.metrics-rows")
+def test_sdk_metrics_of_every_kind_land_in_the_metrics_table(gwc_otlp_urls: OtlpUrls, gwc_otlp_token: Secret,
+                                                             gwc_otlp_tables: Tables, gwc_delta_rows: Rows,
                                                              service: str) -> None:
-    exporter = OTLPMetricExporter(**exporter_args(otlp_urls, otlp_token, otlp_tables, "metrics"))
+    exporter = OTLPMetricExporter(**exporter_args(gwc_otlp_urls, gwc_otlp_token, gwc_otlp_tables, "metrics"))
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
     exponential = View(instrument_name="conf.payload.size",
                        aggregation=ExponentialBucketHistogramAggregation())
@@ -95,7 +95,7 @@ def test_sdk_metrics_of_every_kind_land_in_the_metrics_table(otlp_urls: OtlpUrls
     assert provider.force_flush(10_000)
     provider.shutdown()
 
-    rows = {row["name"]: row for row in rows_of(delta_rows, otlp_tables["metrics"], service)}
+    rows = {row["name"]: row for row in rows_of(gwc_delta_rows, gwc_otlp_tables["metrics"], service)}
     assert set(rows) == {"conf.requests", "conf.active_sessions", "conf.temperature", "conf.latency",
                          "conf.payload.size"}
     kinds = ("gauge", "sum", "histogram", "exponential_histogram", "summary")
@@ -139,16 +139,18 @@ def test_sdk_metrics_of_every_kind_land_in_the_metrics_table(otlp_urls: OtlpUrls
     assert exponential["aggregation_temporality"] == "AGGREGATION_TEMPORALITY_CUMULATIVE"
 
 
-@pytest.mark.check("otlp.tables.logs-and-spans-rows")
-def test_sdk_logs_and_spans_land_in_their_tables(otlp_urls: OtlpUrls, otlp_token: Secret, otlp_tables: Tables,
-                                                 delta_rows: Rows, service: str) -> None:
+@pytest.mark.gwc_check("otlp.tables.logs-and-spans-rows")
+def test_sdk_logs_and_spans_land_in_their_tables(gwc_otlp_urls: OtlpUrls, gwc_otlp_token: Secret,
+                                                 gwc_otlp_tables: Tables,
+                                                 gwc_delta_rows: Rows, service: str) -> None:
     resource = Resource.create({"service.name": service})
     tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(SimpleSpanProcessor(
-        OTLPSpanExporter(**exporter_args(otlp_urls, otlp_token, otlp_tables, "spans"))))
+        OTLPSpanExporter(**exporter_args(gwc_otlp_urls, gwc_otlp_token, gwc_otlp_tables, "spans"))))
     logger_provider = LoggerProvider(resource=resource)
     logger_provider.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(
-        **exporter_args(otlp_urls, otlp_token, otlp_tables, "logs"), compression=Compression.Gzip)))
+        **exporter_args(gwc_otlp_urls, gwc_otlp_token, gwc_otlp_tables,
+                        "logs"), compression=Compression.Gzip)))
     tracer = tracer_provider.get_tracer("com.example.conformance")
     logger = logger_provider.get_logger("com.example.conformance")
 
@@ -166,7 +168,7 @@ def test_sdk_logs_and_spans_land_in_their_tables(otlp_urls: OtlpUrls, otlp_token
     trace_id = format(parent.get_span_context().trace_id, "032x")
     parent_id = format(parent.get_span_context().span_id, "016x")
     child_id = format(child.get_span_context().span_id, "016x")
-    spans = {row["name"]: row for row in rows_of(delta_rows, otlp_tables["spans"], service)}
+    spans = {row["name"]: row for row in rows_of(gwc_delta_rows, gwc_otlp_tables["spans"], service)}
     assert set(spans) == {"conf.turn", "conf.tool"}
     turn, tool = spans["conf.turn"], spans["conf.tool"]
     assert (turn["trace_id"], turn["span_id"], turn["parent_span_id"]) == (trace_id, parent_id, None)
@@ -178,7 +180,7 @@ def test_sdk_logs_and_spans_land_in_their_tables(otlp_urls: OtlpUrls, otlp_token
         ("tool.started", {"tool": "Bash"})]
     assert tool["end_time_unix_nano"] >= tool["start_time_unix_nano"] > 0
 
-    logs = rows_of(delta_rows, otlp_tables["logs"], service)
+    logs = rows_of(gwc_delta_rows, gwc_otlp_tables["logs"], service)
     assert len(logs) == 1
     log = logs[0]
     assert (log["body"], log["severity_text"], log["severity_number"]) == (

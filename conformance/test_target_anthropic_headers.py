@@ -43,22 +43,22 @@ def assert_invalid_request(answer: Answer, header: str, value: str) -> None:
 
 
 @pytest.fixture
-def client(remote_clients: dict[str, RemoteClient]) -> RemoteClient:
-    return remote_clients["anthropic"]
+def client(gwc_remote_clients: dict[str, RemoteClient]) -> RemoteClient:
+    return gwc_remote_clients["anthropic"]
 
 
 @pytest.fixture
-def model(target: Target) -> str:
-    return target.model("claude-code")
+def model(gwc_target: Target) -> str:
+    return gwc_target.model("claude-code")
 
 
-@pytest.mark.check("anthropic.headers.beta-forwarded")
+@pytest.mark.gwc_check("anthropic.headers.beta-forwarded")
 def test_unknown_beta_reaches_the_upstream(client: RemoteClient, model: str) -> None:
     answer = send(client, model, **{"anthropic-beta": NOT_A_BETA})
     assert_invalid_request(answer, "anthropic-beta", NOT_A_BETA)
 
 
-@pytest.mark.check("anthropic.headers.claude-code-betas-accepted")
+@pytest.mark.gwc_check("anthropic.headers.claude-code-betas-accepted")
 def test_claude_code_betas_are_accepted(client: RemoteClient, model: str) -> None:
     answer = send(client, model, **{"anthropic-beta": CLAUDE_CODE_BETAS})
     answer.require(answer.status == 200, f"200 for the betas Claude Code sends ({CLAUDE_CODE_BETAS})")
@@ -66,7 +66,7 @@ def test_claude_code_betas_are_accepted(client: RemoteClient, model: str) -> Non
     answer.require(not findings, "the Anthropic grammar: " + "; ".join(map(str, findings)))
 
 
-@pytest.mark.check("anthropic.headers.version-forwarded")
+@pytest.mark.gwc_check("anthropic.headers.version-forwarded")
 def test_invalid_version_reaches_the_upstream(client: RemoteClient, model: str) -> None:
     assert_invalid_request(send(client, model, **{"anthropic-version": NOT_A_VERSION}),
                            "anthropic-version", NOT_A_VERSION)

@@ -106,19 +106,20 @@ def signal(request: pytest.FixtureRequest) -> Signal:
 
 
 @pytest.fixture(scope="module")
-def otlp(otlp_urls: OtlpUrls, otlp_token: Secret, target: Target) -> Any:
-    with RemoteClient(otlp_urls.workspace_url, otlp_token, timeouts=target.timeouts) as client:
+def otlp(gwc_otlp_urls: OtlpUrls, gwc_otlp_token: Secret, gwc_target: Target) -> Any:
+    with RemoteClient(gwc_otlp_urls.workspace_url, gwc_otlp_token, timeouts=gwc_target.timeouts) as client:
         yield client
 
 
 @pytest.fixture
-def post(otlp: RemoteClient, otlp_urls: OtlpUrls, otlp_tables: dict[Signal, TableName],
+def post(otlp: RemoteClient, gwc_otlp_urls: OtlpUrls, gwc_otlp_tables: dict[Signal, TableName],
          signal: Signal) -> Any:
-    path = otlp_urls.for_signal(signal).removeprefix(otlp_urls.workspace_url)
+    path = gwc_otlp_urls.for_signal(signal).removeprefix(gwc_otlp_urls.workspace_url)
 
     def send(body: bytes, media_type: str, **headers: str) -> Answer:
         return otlp.request("POST", path, content=body, headers={
-            "content-type": media_type, "x-databricks-uc-table-name": str(otlp_tables[signal]), **headers})
+            "content-type": media_type, "x-databricks-uc-table-name": str(gwc_otlp_tables[signal]),
+            **headers})
     return send
 
 
@@ -177,32 +178,32 @@ def assert_status_error(answer: Answer, status: int, media_type: str) -> None:
     answer.require(message, "a google.rpc.Status with a message")
 
 
-@pytest.mark.check("otlp.http.protobuf-export")
+@pytest.mark.gwc_check("otlp.http.protobuf-export")
 def test_protobuf_export(post: Any, signal: Signal, service: str) -> None:
     assert_accepted(post(export_request(signal, service).SerializeToString(), PROTOBUF), signal, PROTOBUF)
 
 
-@pytest.mark.check("otlp.http.gzip")
+@pytest.mark.gwc_check("otlp.http.gzip")
 def test_gzip_export(post: Any, signal: Signal, service: str) -> None:
     body = gzip.compress(export_request(signal, service).SerializeToString())
     assert_accepted(post(body, PROTOBUF, **{"content-encoding": "gzip"}), signal, PROTOBUF)
 
 
-@pytest.mark.check("otlp.http.empty-request")
+@pytest.mark.gwc_check("otlp.http.empty-request")
 def test_empty_export(post: Any, signal: Signal) -> None:
     assert_accepted(post(b"", PROTOBUF), signal, PROTOBUF)
 
 
-@pytest.mark.check("otlp.http.json-export")
+@pytest.mark.gwc_check("otlp.http.json-export")
 def test_json_export(post: Any, signal: Signal, service: str) -> None:
     assert_accepted(post(json.dumps(json_export(signal, service)).encode(), JSON), signal, JSON)
 
 
-@pytest.mark.check("otlp.http.bad-protobuf-400")
+@pytest.mark.gwc_check("otlp.http.bad-protobuf-400")
 def test_invalid_protobuf_is_400(post: Any) -> None:
     assert_status_error(post(b"\xff\xff\xff not an export", PROTOBUF), 400, PROTOBUF)
 
 
-@pytest.mark.check("otlp.http.bad-json-400")
+@pytest.mark.gwc_check("otlp.http.bad-json-400")
 def test_invalid_json_is_400(post: Any) -> None:
     assert_status_error(post(b'{"resourceMetrics": [', JSON), 400, JSON)

@@ -82,23 +82,23 @@ def surface(agent: str) -> str:
 
 
 @pytest.fixture
-def client(remote_clients: dict[str, RemoteClient], surface: str) -> RemoteClient:
-    return remote_clients[surface]
+def client(gwc_remote_clients: dict[str, RemoteClient], surface: str) -> RemoteClient:
+    return gwc_remote_clients[surface]
 
 
 @pytest.fixture
-def model(target: Target, agent: str) -> str:
-    return target.model(agent)
+def model(gwc_target: Target, agent: str) -> str:
+    return gwc_target.model(agent)
 
 
-@pytest.mark.check("gateway.generate.json-grammar")
+@pytest.mark.gwc_check("gateway.generate.json-grammar")
 def test_json_grammar(client: RemoteClient, surface: str, model: str) -> None:
     answer = ask(client, surface, model, SHORT_PROMPT, stream=False)
     assert_ok(answer, "a plain answer")
     assert_conforms(answer, surface)
 
 
-@pytest.mark.check("gateway.stream.grammar")
+@pytest.mark.gwc_check("gateway.stream.grammar")
 def test_stream_grammar(client: RemoteClient, surface: str, model: str) -> None:
     answer = ask(client, surface, model, SHORT_PROMPT, stream=True)
     assert_stream(answer)
@@ -137,7 +137,7 @@ def buffering(times: list[float]) -> str | None:
     return None
 
 
-@pytest.mark.check("gateway.stream.not-buffered")
+@pytest.mark.gwc_check("gateway.stream.not-buffered")
 def test_streaming_not_buffered(client: RemoteClient, surface: str, model: str,
                                 record_property: Any) -> None:
     """A long generation arrives as it is generated (SPEC: never buffer a stream): the first
@@ -155,7 +155,7 @@ def test_streaming_not_buffered(client: RemoteClient, surface: str, model: str,
     answer.require(why is None, f"a stream sent as generated, not buffered: {why}")
 
 
-@pytest.mark.check("gateway.auth.invalid-token")
+@pytest.mark.gwc_check("gateway.auth.invalid-token")
 def test_bad_token_rejected(client: RemoteClient, surface: str, model: str) -> None:
     answer = ask(client, surface, model, SHORT_PROMPT, stream=False, token=BAD_TOKEN)
     answer.require(answer.status == 401, "401 for a bad token (SPEC section 4: auth rejection)")
@@ -168,7 +168,7 @@ def test_bad_token_rejected(client: RemoteClient, surface: str, model: str) -> N
         answer.require(status == "UNAUTHENTICATED", "error.status UNAUTHENTICATED for a bad token")
 
 
-@pytest.mark.check("gateway.errors.unknown-model")
+@pytest.mark.gwc_check("gateway.errors.unknown-model")
 def test_unknown_model(client: RemoteClient, surface: str) -> None:
     answer = ask(client, surface, NO_SUCH_MODEL, SHORT_PROMPT, stream=False)
     answer.require(answer.status in (400, 404), "404 (or 400) for an unknown model")
@@ -176,8 +176,8 @@ def test_unknown_model(client: RemoteClient, surface: str) -> None:
     answer.require(NO_SUCH_MODEL in error_message(answer), "an error message naming the unknown model")
 
 
-@pytest.mark.check("gateway.models.lists-configured-model")
-def test_model_listing(client: RemoteClient, surface: str, model: str, target: Target,
+@pytest.mark.gwc_check("gateway.models.lists-configured-model")
+def test_model_listing(client: RemoteClient, surface: str, model: str, gwc_target: Target,
                        record_property: Any) -> None:
     answer = client.request("GET", MODELS_PATH[surface])
     assert_ok(answer, "the model listing")
@@ -188,7 +188,7 @@ def test_model_listing(client: RemoteClient, surface: str, model: str, target: T
     answer.require(model in listed or f"models/{model}" in listed,
                    f"the listing names {model} (listed: {listed})")
     server = answer.response.headers.get("server")
-    if target.external and server:  # what the gateway says it is, for the report
+    if gwc_target.external and server:  # what the gateway says it is, for the report
         name, _, version = server.partition("/")
         record_property("implementation.name", name)
         if version:
@@ -201,7 +201,7 @@ COUNT_TOKENS = {"anthropic": lambda model, text: (
         f"/v1beta/models/{model}:countTokens", {"contents": [{"role": "user", "parts": [{"text": text}]}]})}
 
 
-@pytest.mark.check("gateway.count-tokens.grows-with-text")
+@pytest.mark.gwc_check("gateway.count-tokens.grows-with-text")
 @pytest.mark.parametrize("agent", [a for a in AGENTS if AGENT_SURFACES[a.values[0]] in COUNT_TOKENS])
 def test_count_tokens(client: RemoteClient, surface: str, model: str) -> None:
     """Claude Code and Gemini CLI count before they send; a longer text counts more tokens."""

@@ -24,7 +24,7 @@ from gateway_conformance.target import AGENT_SURFACES, Target
 from gateway_conformance.upstream import timing, wire
 from gateway_conformance.upstream.admin import UpstreamAdmin, received
 
-pytestmark = pytest.mark.upstream
+pytestmark = pytest.mark.gwc_upstream
 
 AGENTS = [pytest.param(agent, id=agent) for agent in AGENT_SURFACES]
 # The headers each agent sends that its provider reads (recorded in fixtures/agents/*/cassettes),
@@ -62,13 +62,13 @@ def surface(agent: str) -> str:
 
 
 @pytest.fixture
-def client(remote_clients: dict[str, RemoteClient], surface: str) -> RemoteClient:
-    return remote_clients[surface]
+def client(gwc_remote_clients: dict[str, RemoteClient], surface: str) -> RemoteClient:
+    return gwc_remote_clients[surface]
 
 
 @pytest.fixture
-def model(target: Target, agent: str) -> str:
-    return target.model(agent)
+def model(gwc_target: Target, agent: str) -> str:
+    return gwc_target.model(agent)
 
 
 def send(client: RemoteClient, surface: str, model: str, prompt: str, *, stream: bool = False,
@@ -85,41 +85,42 @@ def assert_ok(answer: Answer) -> None:
     assert answer.status == 200, f"{where(answer)}: {wire.first_bytes(answer)} (the upstream answered 200)"
 
 
-@pytest.mark.check("gateway.forwarding.request-headers")
+@pytest.mark.gwc_check("gateway.forwarding.request-headers")
 def test_request_headers_reach_upstream(client: RemoteClient, surface: str, model: str,
-                                        upstream: UpstreamAdmin) -> None:
+                                        gwc_upstream: UpstreamAdmin) -> None:
     """The agent's protocol and session headers, and a custom one, arrive byte for byte."""
     marker = new_marker()
     sent = {**SURFACE_HEADERS[surface], PROBE_HEADER: marker}
     answer = send(client, surface, model, f"{marker} Say ok.", headers=sent)
     assert_ok(answer)
-    got = received(upstream.wait_records(marker), marker)["headers"]
+    got = received(gwc_upstream.wait_records(marker), marker)["headers"]
     changed = {name: got.get(name) for name, value in sent.items() if got.get(name) != value}
     assert not changed, (f"{answer.method} {answer.path}: these request headers did not reach the upstream "
                          f"unchanged (header: what arrived): {changed}; sent {sent}")
 
 
-@pytest.mark.check("gateway.forwarding.body-round-trip")
-def test_body_round_trip(client: RemoteClient, surface: str, model: str, upstream: UpstreamAdmin) -> None:
+@pytest.mark.gwc_check("gateway.forwarding.body-round-trip")
+def test_body_round_trip(client: RemoteClient, surface: str, model: str, gwc_upstream: UpstreamAdmin) -> None:
     """The prompt reaches the provider intact and its answer comes back intact (the mock echoes)."""
     marker = new_marker()
     prompt = f'{marker} naïve café, 東京, "quoted", back\\slash, tab\tend.'
     answer = send(client, surface, model, prompt)
     assert_ok(answer)
-    received(upstream.wait_records(marker), marker)
+    received(gwc_upstream.wait_records(marker), marker)
     got = wire.text(surface, answer.json)
     assert got == f"Echo: {prompt}", (f"{where(answer)}: the upstream echoed the prompt, the client got "
                                       f"{got!r} instead of {'Echo: ' + prompt!r}")
 
 
-@pytest.mark.check("gateway.errors.upstream-status-passthrough")
+@pytest.mark.gwc_check("gateway.errors.upstream-status-passthrough")
 @pytest.mark.parametrize("status", ERROR_STATUSES)
-def test_upstream_error_unmodified(client: RemoteClient, surface: str, model: str, upstream: UpstreamAdmin,
+def test_upstream_error_unmodified(client: RemoteClient, surface: str, model: str,
+                                   gwc_upstream: UpstreamAdmin,
                                    status: int) -> None:
     """The provider's error reaches the agent as sent: status, envelope, wording (agents match on it)."""
     marker = new_marker()
     message = f"{marker}: conformance probe, the upstream refused this request"
-    upstream.fault(marker, status=status, message=message)
+    gwc_upstream.fault(marker, status=status, message=message)
     answer = send(client, surface, model, f"{marker} Say ok.")
     assert answer.status == status, (f"{where(answer)}: {wire.first_bytes(answer)}; the upstream answered "
                                      f"{status}, the gateway must return that status")
@@ -131,13 +132,13 @@ def test_upstream_error_unmodified(client: RemoteClient, surface: str, model: st
                             f"the gateway rewrote the upstream's error")
 
 
-@pytest.mark.check("gateway.faults.cut-stream-not-clean")
+@pytest.mark.gwc_check("gateway.faults.cut-stream-not-clean")
 def test_cut_stream_is_a_client_error(client: RemoteClient, surface: str, model: str,
-                                      upstream: UpstreamAdmin) -> None:
+                                      gwc_upstream: UpstreamAdmin) -> None:
     """A stream the provider cuts must not reach the agent as a complete answer."""
     marker = new_marker()
-    upstream.script(marker, text=timing.paced_text(20))
-    upstream.fault(marker, cut_after_events=CUT_AFTER)
+    gwc_upstream.script(marker, text=timing.paced_text(20))
+    gwc_upstream.fault(marker, cut_after_events=CUT_AFTER)
     try:
         answer = send(client, surface, model, f"{marker} Say ok.", stream=True)
     except RemoteError as exc:
@@ -152,12 +153,12 @@ def test_cut_stream_is_a_client_error(client: RemoteClient, surface: str, model:
                          f"cannot tell a truncated answer from a complete one")
 
 
-@pytest.mark.check("gateway.limits.retry-after-passthrough")
+@pytest.mark.gwc_check("gateway.limits.retry-after-passthrough")
 def test_retry_after_passes_through(client: RemoteClient, surface: str, model: str,
-                                    upstream: UpstreamAdmin) -> None:
+                                    gwc_upstream: UpstreamAdmin) -> None:
     """The provider's 429 and its Retry-After reach the agent, whose retry waits that long."""
     marker = new_marker()
-    upstream.fault(marker, status=429, retry_after=RETRY_AFTER)
+    gwc_upstream.fault(marker, status=429, retry_after=RETRY_AFTER)
     answer = send(client, surface, model, f"{marker} Say ok.")
     assert answer.status == 429, (f"{where(answer)}: {wire.first_bytes(answer)}; the upstream answered 429 "
                                   f"with Retry-After: {RETRY_AFTER}")
@@ -166,13 +167,13 @@ def test_retry_after_passes_through(client: RemoteClient, surface: str, model: s
                                      f"{RETRY_AFTER!r}")
 
 
-@pytest.mark.check("gateway.usage.upstream-usage-unchanged")
+@pytest.mark.gwc_check("gateway.usage.upstream-usage-unchanged")
 @pytest.mark.parametrize("stream", [pytest.param(False, id="json"), pytest.param(True, id="stream")])
-def test_usage_is_the_upstreams(client: RemoteClient, surface: str, model: str, upstream: UpstreamAdmin,
+def test_usage_is_the_upstreams(client: RemoteClient, surface: str, model: str, gwc_upstream: UpstreamAdmin,
                                 stream: bool) -> None:
     """The token counts the agent sees (and bills by) are the ones the provider reported."""
     marker = new_marker()
-    upstream.script(marker, text="Counted.", input_tokens=USAGE[0], output_tokens=USAGE[1])
+    gwc_upstream.script(marker, text="Counted.", input_tokens=USAGE[0], output_tokens=USAGE[1])
     answer = send(client, surface, model, f"{marker} Say ok.", stream=stream)
     assert_ok(answer)
     got = (wire.stream_usage(surface, [data for _, data in wire.stream_data(answer)]) if stream
@@ -181,13 +182,13 @@ def test_usage_is_the_upstreams(client: RemoteClient, surface: str, model: str, 
                           f"{wire.first_bytes(answer)}")
 
 
-@pytest.mark.check("gateway.faults.dropped-connection")
+@pytest.mark.gwc_check("gateway.faults.dropped-connection")
 def test_dropped_connection_is_an_error(client: RemoteClient, surface: str, model: str,
-                                        upstream: UpstreamAdmin) -> None:
+                                        gwc_upstream: UpstreamAdmin) -> None:
     """A provider that drops the connection unanswered is an error to the agent (a 5xx or a broken
     connection), never an empty success, and the gateway serves the next request."""
     marker = new_marker()
-    upstream.fault(marker, drop_connection=True)
+    gwc_upstream.fault(marker, drop_connection=True)
     try:
         answer = send(client, surface, model, f"{marker} Say ok.")
         assert answer.status >= 500, (f"{where(answer)}: the upstream dropped the connection without "
@@ -199,15 +200,15 @@ def test_dropped_connection_is_an_error(client: RemoteClient, surface: str, mode
                                  f"failed: {wire.first_bytes(after)}")
 
 
-@pytest.mark.check("gateway.stream.concurrent-not-mixed")
+@pytest.mark.gwc_check("gateway.stream.concurrent-not-mixed")
 def test_concurrent_streams_not_mixed(client: RemoteClient, surface: str, model: str,
-                                      upstream: UpstreamAdmin) -> None:
+                                      gwc_upstream: UpstreamAdmin) -> None:
     """Streams in flight at once each get their own words, all of them, in order."""
     markers = [new_marker() for _ in range(CONCURRENT)]
     tags = [f"s{marker[-6:]}" for marker in markers]
     for marker, tag in zip(markers, tags, strict=True):
-        upstream.script(marker, text=" ".join(f"{tag}x{n:02d}" for n in range(12)))
-        upstream.fault(marker, delay_between_events=0.02)
+        gwc_upstream.script(marker, text=" ".join(f"{tag}x{n:02d}" for n in range(12)))
+        gwc_upstream.fault(marker, delay_between_events=0.02)
     with ThreadPoolExecutor(CONCURRENT) as pool:
         answers = list(pool.map(lambda m: send(client, surface, model, f"{m} Say ok.", stream=True), markers))
     for tag, answer in zip(tags, answers, strict=True):
@@ -225,20 +226,20 @@ def _tagged(data: str, tags: list[str]) -> list[str]:
     return [f"{tag}x{n}" for tag, n in _TAGGED.findall(data) if tag in tags]
 
 
-@pytest.mark.check("gateway.stream.per-event-delay")
-def test_stream_delay_per_event(client: RemoteClient, surface: str, model: str, upstream: UpstreamAdmin,
+@pytest.mark.gwc_check("gateway.stream.per-event-delay")
+def test_stream_delay_per_event(client: RemoteClient, surface: str, model: str, gwc_upstream: UpstreamAdmin,
                                 record_property: Any) -> None:
     """Each event reaches the agent as soon as the provider sent it: the delay the gateway adds is
     measured per event, so a gateway that buffers (whole stream, or every 16 KiB) fails."""
     marker = new_marker()
     text = timing.paced_text(PACED_WORDS)
-    upstream.script(marker, text=text)
-    upstream.fault(marker, delay_between_events=PACE_SECONDS)
+    gwc_upstream.script(marker, text=text)
+    gwc_upstream.fault(marker, delay_between_events=PACE_SECONDS)
     path, body = wire.request(surface, model, f"{marker} Say ok.", stream=True)
     sent_wall = time.time()
     answer = client.request("POST", path, json=body)
     assert_ok(answer)
-    record = received(upstream.wait_records(marker), marker)
+    record = received(gwc_upstream.wait_records(marker), marker)
     produced = [t + record["wall_minus_perf"] for t in record["produced_at"]]
     departures = timing.upstream_departures(surface, body, {"model": model}, text, produced)
     arrivals = timing.first_seen((sent_wall + ms / 1000, data) for ms, data in wire.stream_data(answer))

@@ -161,20 +161,20 @@ def _one(rows: list[dict[str, Any]], table: str, what: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def expected_requester(usage_reader: UsageReader) -> str | None:
+def expected_requester(gwc_usage_reader: UsageReader) -> str | None:
     """The identity the check's token maps to (the mock's fixture identity; --requester outside)."""
-    return IDENTITY if usage_reader.embedded else usage_reader.requester
+    return IDENTITY if gwc_usage_reader.embedded else gwc_usage_reader.requester
 
 
-@pytest.mark.check("gateway.usage-table.one-row-per-request")
+@pytest.mark.gwc_check("gateway.usage-table.one-row-per-request")
 @pytest.mark.parametrize(("surface", "stream"), CASES)
 def test_each_request_is_one_usage_row_with_reported_tokens_requester_and_tags(
-        surface: str, stream: bool, gateway_urls: dict[str, str], gateway_token: Secret,
-        usage_reader: UsageReader, usage_tag: dict[str, str], expected_requester: str | None) -> None:
-    headers = {TAGS_HEADER: json.dumps(usage_tag)}
-    sent = SENDERS[surface](stream)(gateway_urls[surface], reveal(gateway_token), headers)
-    what = f"one {'streamed' if stream else 'JSON'} {surface} request tagged {usage_tag}"
-    row = _one(usage_reader.rows("usage", usage_tag[CHECK_TAG], 1), "usage table", what)
+        surface: str, stream: bool, gwc_gateway_urls: dict[str, str], gwc_gateway_token: Secret,
+        gwc_usage_reader: UsageReader, gwc_usage_tag: dict[str, str], expected_requester: str | None) -> None:
+    headers = {TAGS_HEADER: json.dumps(gwc_usage_tag)}
+    sent = SENDERS[surface](stream)(gwc_gateway_urls[surface], reveal(gwc_gateway_token), headers)
+    what = f"one {'streamed' if stream else 'JSON'} {surface} request tagged {gwc_usage_tag}"
+    row = _one(gwc_usage_reader.rows("usage", gwc_usage_tag[CHECK_TAG], 1), "usage table", what)
     assert row["status_code"] == 200, f"usage row of {what}: status_code {row['status_code']}, expected 200"
     assert (row["input_tokens"], row["output_tokens"]) == (sent.input_tokens, sent.output_tokens), (
         f"usage row of {what}: tokens in/out {row['input_tokens']}/{row['output_tokens']}, but the "
@@ -183,26 +183,27 @@ def test_each_request_is_one_usage_row_with_reported_tokens_requester_and_tags(
     if sent.cache_read is not None:
         assert row["token_details"]["cache_read_input_tokens"] == sent.cache_read, (
             f"usage row of {what}: cache-read tokens {row['token_details']} vs reported {sent.cache_read}")
-    assert row["request_tags"] is not None and dict(row["request_tags"]) == usage_tag, (
-        f"usage row of {what}: request_tags {row['request_tags']}, sent {usage_tag}")
+    assert row["request_tags"] is not None and dict(row["request_tags"]) == gwc_usage_tag, (
+        f"usage row of {what}: request_tags {row['request_tags']}, sent {gwc_usage_tag}")
     assert row["streaming"] is stream
     assert row["requester"], f"usage row of {what} has no requester"
     if expected_requester is not None:
         assert row["requester"] == expected_requester, (
             f"usage row of {what}: requester {row['requester']!r}, "
             f"the token belongs to {expected_requester!r}")
-    assert reveal(gateway_token) not in json.dumps(row, default=str), f"usage row of {what} holds the token"
+    assert reveal(gwc_gateway_token) not in json.dumps(row,
+                                                       default=str), f"usage row of {what} holds the token"
 
 
-@pytest.mark.check("gateway.inference-table.assembled-response")
+@pytest.mark.gwc_check("gateway.inference-table.assembled-response")
 @pytest.mark.parametrize(("surface", "stream"), CASES)
 def test_each_request_is_one_inference_row_holding_what_the_sdk_assembled(
-        surface: str, stream: bool, gateway_urls: dict[str, str], gateway_token: Secret,
-        usage_reader: UsageReader, usage_tag: dict[str, str]) -> None:
-    headers = {TAGS_HEADER: json.dumps(usage_tag)}
-    sent = SENDERS[surface](stream)(gateway_urls[surface], reveal(gateway_token), headers)
+        surface: str, stream: bool, gwc_gateway_urls: dict[str, str], gwc_gateway_token: Secret,
+        gwc_usage_reader: UsageReader, gwc_usage_tag: dict[str, str]) -> None:
+    headers = {TAGS_HEADER: json.dumps(gwc_usage_tag)}
+    sent = SENDERS[surface](stream)(gwc_gateway_urls[surface], reveal(gwc_gateway_token), headers)
     what = f"one {'streamed' if stream else 'JSON'} {surface} request"
-    row = _one(usage_reader.rows("inference", usage_tag[CHECK_TAG], 1), "inference table", what)
+    row = _one(gwc_usage_reader.rows("inference", gwc_usage_tag[CHECK_TAG], 1), "inference table", what)
     assert row["status_code"] == 200
     assert row["response"], f"inference row of {what} has no response"
     logged = view(surface, json.loads(row["response"]))
@@ -213,11 +214,11 @@ def test_each_request_is_one_inference_row_holding_what_the_sdk_assembled(
     if stream:
         assert row["stream_event_count"] and row["stream_event_count"] > 1, (
             f"inference row of {what}: stream_event_count {row['stream_event_count']}")
-    assert dict(row["request_tags"]) == usage_tag
+    assert dict(row["request_tags"]) == gwc_usage_tag
     headers = dict(row["request_headers"] or {})
     assert not {"authorization", "x-api-key", "x-goog-api-key"} & {h.lower() for h in headers}, (
         f"inference row of {what} logged credential headers: {sorted(headers)}")
-    assert reveal(gateway_token) not in json.dumps(row, default=str), f"inference row of {what}: token"
+    assert reveal(gwc_gateway_token) not in json.dumps(row, default=str), f"inference row of {what}: token"
 
 
 # ----- refusals ---------------------------------------------------------------------------------------
@@ -249,49 +250,49 @@ def _refused(surface: str, url: str, token: str, headers: dict[str, str], model:
 
 
 @pytest.fixture
-def limited_policy(gateway_policy: Policy) -> Iterator[Policy]:
-    gateway_policy.set_limits(qpm=1)
-    yield gateway_policy
+def limited_policy(gwc_gateway_policy: Policy) -> Iterator[Policy]:
+    gwc_gateway_policy.set_limits(qpm=1)
+    yield gwc_gateway_policy
 
 
 REFUSALS = ["401", "403", "429"]
 
 
-@pytest.mark.check("gateway.usage-table.refusals-recorded")
-@pytest.mark.mock_only
+@pytest.mark.gwc_check("gateway.usage-table.refusals-recorded")
+@pytest.mark.gwc_mock_only
 @pytest.mark.parametrize("surface", list(SENDERS))
 @pytest.mark.parametrize("refusal", REFUSALS)
 def test_refused_requests_are_rows_with_their_status_and_zero_tokens(
-        refusal: str, surface: str, request: pytest.FixtureRequest, gateway_urls: dict[str, str],
-        gateway_token: Secret, gateway_restricted_token: Secret, usage_reader: UsageReader,
-        usage_tag: dict[str, str]) -> None:
-    headers = {TAGS_HEADER: json.dumps(usage_tag)}
-    url = gateway_urls[surface]
+        refusal: str, surface: str, request: pytest.FixtureRequest, gwc_gateway_urls: dict[str, str],
+        gwc_gateway_token: Secret, gwc_gateway_restricted_token: Secret, gwc_usage_reader: UsageReader,
+        gwc_usage_tag: dict[str, str]) -> None:
+    headers = {TAGS_HEADER: json.dumps(gwc_usage_tag)}
+    url = gwc_gateway_urls[surface]
     expected_requester: str | None = IDENTITY
     if refusal == "401":
         status, expected_requester = _refused(surface, url, BAD_TOKEN, headers), None
     elif refusal == "403":
-        status = _refused(surface, url, reveal(gateway_restricted_token), headers)
+        status = _refused(surface, url, reveal(gwc_gateway_restricted_token), headers)
         expected_requester = RESTRICTED_IDENTITY
     else:
         request.getfixturevalue("limited_policy")
-        SENDERS[surface](False)(url, reveal(gateway_token), headers)  # the one request the minute allows
-        status = _refused(surface, url, reveal(gateway_token), headers)
+        SENDERS[surface](False)(url, reveal(gwc_gateway_token), headers)  # the one request the minute allows
+        status = _refused(surface, url, reveal(gwc_gateway_token), headers)
     assert status == int(refusal), f"{surface}: expected the gateway to refuse with {refusal}, got {status}"
-    tag = usage_tag[CHECK_TAG]
-    rows = [r for r in usage_reader.rows("usage", tag, 1) if r["status_code"] == status]
+    tag = gwc_usage_tag[CHECK_TAG]
+    rows = [r for r in gwc_usage_reader.rows("usage", tag, 1) if r["status_code"] == status]
     row = _one(rows, "usage table", f"the {status} refusal on {surface}")
     assert (row["input_tokens"], row["output_tokens"], row["total_tokens"]) == (0, 0, 0), (
         f"usage row of a {status} refusal on {surface} reports tokens "
         f"{row['input_tokens']}/{row['output_tokens']}")
     assert row["requester"] == expected_requester, (
         f"usage row of a {status} refusal: requester {row['requester']!r}, expected {expected_requester!r}")
-    assert dict(row["request_tags"] or {}) == usage_tag, "a refused request's row keeps the tags it sent"
+    assert dict(row["request_tags"] or {}) == gwc_usage_tag, "a refused request's row keeps the tags it sent"
     assert row["error_type"], f"usage row of a {status} refusal has no error_type"
     dumped = json.dumps(row, default=str)
-    assert BAD_TOKEN not in dumped and reveal(gateway_restricted_token) not in dumped, (
+    assert BAD_TOKEN not in dumped and reveal(gwc_gateway_restricted_token) not in dumped, (
         "a refused token reached the usage table")
-    (inference,) = [r for r in usage_reader.rows("inference", tag, 1) if r["status_code"] == status]
+    (inference,) = [r for r in gwc_usage_reader.rows("inference", tag, 1) if r["status_code"] == status]
     assert inference["error"]["type"] and inference["error"]["message"]
     assert BAD_TOKEN not in json.dumps(inference, default=str)
 
@@ -302,23 +303,26 @@ MALFORMED_TAGS = {"not-json": "team=platform;oops", "array": '["a", "b"]', "numb
                   "empty-key": '{"": "x"}'}
 
 
-@pytest.mark.check("gateway.usage.malformed-tags-refused")
+@pytest.mark.gwc_check("gateway.usage.malformed-tags-refused")
 @pytest.mark.parametrize("surface", list(SENDERS))
 @pytest.mark.parametrize("malformed", list(MALFORMED_TAGS))
 def test_malformed_request_tags_are_refused_with_400_in_the_surface_envelope(
-        malformed: str, surface: str, gateway_urls: dict[str, str], gateway_token: Secret) -> None:
+        malformed: str, surface: str, gwc_gateway_urls: dict[str, str], gwc_gateway_token: Secret) -> None:
     headers = {TAGS_HEADER: MALFORMED_TAGS[malformed]}
-    status = _refused(surface, gateway_urls[surface], reveal(gateway_token), headers)
+    status = _refused(surface, gwc_gateway_urls[surface], reveal(gwc_gateway_token), headers)
     assert status == 400, (f"{surface}: {TAGS_HEADER}: {MALFORMED_TAGS[malformed]!r} must be refused "
                            f"with 400 (a JSON object of string values is required), got {status}")
 
 
-@pytest.mark.check("gateway.usage.legacy-tags-header")
-@pytest.mark.mock_only
-def test_the_legacy_tags_header_is_an_alias(gateway_urls: dict[str, str], gateway_token: Secret,
-                                            usage_reader: UsageReader, usage_tag: dict[str, str]) -> None:
-    legacy = ",".join(f"{k}={v}" for k, v in usage_tag.items())
-    _anthropic(False)(gateway_urls["anthropic"], reveal(gateway_token), {"x-databricks-request-tags": legacy})
-    row = _one(usage_reader.rows("usage", usage_tag[CHECK_TAG], 1), "usage table", "a legacy-tagged request")
-    assert dict(row["request_tags"]) == usage_tag
+@pytest.mark.gwc_check("gateway.usage.legacy-tags-header")
+@pytest.mark.gwc_mock_only
+def test_the_legacy_tags_header_is_an_alias(gwc_gateway_urls: dict[str, str], gwc_gateway_token: Secret,
+                                            gwc_usage_reader: UsageReader, gwc_usage_tag: dict[str,
+                                                                                               str]) -> None:
+    legacy = ",".join(f"{k}={v}" for k, v in gwc_usage_tag.items())
+    _anthropic(False)(gwc_gateway_urls["anthropic"], reveal(gwc_gateway_token),
+                      {"x-databricks-request-tags": legacy})
+    row = _one(gwc_usage_reader.rows("usage", gwc_usage_tag[CHECK_TAG], 1), "usage table",
+               "a legacy-tagged request")
+    assert dict(row["request_tags"]) == gwc_usage_tag
     assert TAGS_HEADER.lower() == REQUEST_TAGS_HEADER

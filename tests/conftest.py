@@ -3,7 +3,7 @@
 Issue 4 asks the Spark engine to pass the same sink tests as deltalake (bad input, no
 loss), so the engine is a fixture parameter rather than a second copy of the tests. The
 ``spark`` parameter borrows the test session's one Spark session and carries the ``spark``
-mark, so ``-m "not spark"`` runs the deltalake half alone.
+mark, so ``-m "not gwc_spark"`` runs the deltalake half alone.
 """
 
 from __future__ import annotations
@@ -36,27 +36,27 @@ class SinkEngine:
         return make_writer(self.name, tables_dir, **self.options)
 
 
-@pytest.fixture(scope="module", params=["deltalake", pytest.param("spark", marks=pytest.mark.spark)])
+@pytest.fixture(scope="module", params=["deltalake", pytest.param("spark", marks=pytest.mark.gwc_spark)])
 def sink_engine(request: pytest.FixtureRequest) -> SinkEngine:
     """Module-scoped so pytest groups a module's tests by engine: one sink per engine, not per test.
 
-    Spark needs the local session (``local_spark``): these tests read the sink's tables as
+    Spark needs the local session (``gwc_local_spark``): these tests read the sink's tables as
     files under their own temporary folder, which a Spark Connect server does not share.
     """
     if request.param == "spark":
-        return SinkEngine("spark", {"spark": request.getfixturevalue("local_spark")})
+        return SinkEngine("spark", {"spark": request.getfixturevalue("gwc_local_spark")})
     return SinkEngine(request.param)
 
 
 @pytest.fixture
-def spark_connect_url(local_spark) -> Iterator[str]:
+def spark_connect_url(gwc_local_spark) -> Iterator[str]:
     """``sc://127.0.0.1:PORT`` of a Spark Connect server started on the local session's JVM.
 
     The same code path as ``--spark-remote sc://...`` against a cluster (the server owns the
     tables it creates: managed tables), without a second JVM.
     """
     pytest.importorskip("grpc", reason="Spark Connect needs pyspark[connect] (grpcio)")
-    jvm = local_spark.sparkContext._jvm
+    jvm = gwc_local_spark.sparkContext._jvm
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -64,6 +64,6 @@ def spark_connect_url(local_spark) -> Iterator[str]:
     conf.set("spark.connect.grpc.binding.address", "127.0.0.1")
     conf.set("spark.connect.grpc.binding.port", str(port))
     service = jvm.org.apache.spark.sql.connect.service.SparkConnectService
-    service.start(local_spark.sparkContext._jsc.sc())
+    service.start(gwc_local_spark.sparkContext._jsc.sc())
     yield f"sc://127.0.0.1:{port}"
     service.stop(jvm.scala.Option.empty(), jvm.scala.Option.empty())

@@ -33,7 +33,7 @@ from gateway_conformance.resources import suite_dir
 
 pytest_plugins = ["pytester"]
 
-BOUND = re.compile(r'pytest\.mark\.check\("([^"]+)"')
+BOUND = re.compile(r'pytest\.mark\.gwc_check\("([^"]+)"')
 
 
 def test_the_catalogue_holds_at_least_sixty_sourced_requirements() -> None:
@@ -87,7 +87,8 @@ def _copy_registry(tmp_path: Path) -> Path:
     (lambda t: t.replace('id = "gateway.errors.malformed-json"', 'id = "Gateway_errors"'),
      "surface.area.name"),
 ])
-def test_the_loader_refuses_what_it_cannot_vouch_for(tmp_path: Path, edit, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_the_loader_refuses_what_it_cannot_vouch_for(tmp_path: Path, edit,
+                                                     message: str) -> None:  # type: ignore[no-untyped-def]
     registry = _copy_registry(tmp_path)
     gateway = registry / "gateway.toml"
     gateway.write_text(edit(gateway.read_text(encoding="utf-8")), encoding="utf-8")
@@ -117,14 +118,14 @@ def test_a_test_without_an_id_beside_bound_tests_fails_collection(pytester: pyte
     result = _collect(pytester, '''
 import pytest
 
-@pytest.mark.check("anthropic.sdk.message")
+@pytest.mark.gwc_check("anthropic.sdk.message")
 def test_bound():
     pass
 
 def test_forgotten():
     pass
 
-@pytest.mark.self_check
+@pytest.mark.gwc_self_check
 def test_of_the_suite_itself():
     pass
 ''')
@@ -137,11 +138,11 @@ def test_two_tests_with_one_id_fail_collection(pytester: pytest.Pytester) -> Non
     result = _collect(pytester, '''
 import pytest
 
-@pytest.mark.check("anthropic.sdk.message")
+@pytest.mark.gwc_check("anthropic.sdk.message")
 def test_one():
     pass
 
-@pytest.mark.check("anthropic.sdk.message")
+@pytest.mark.gwc_check("anthropic.sdk.message")
 @pytest.mark.parametrize("n", [1, 2])
 def test_two(n):
     pass
@@ -152,15 +153,16 @@ def test_two(n):
 
 
 @pytest.mark.parametrize(("source", "message"), [
-    ('@pytest.mark.check("gateway.no.such-check")\ndef test_x():\n    pass\n',
+    ('@pytest.mark.gwc_check("gateway.no.such-check")\ndef test_x():\n    pass\n',
      "*'gateway.no.such-check' is not in the check catalogue*"),
-    ('@pytest.mark.check("gateway.errors.unknown-model")\ndef test_x():\n    pass\n',
+    ('@pytest.mark.gwc_check("gateway.errors.unknown-model")\ndef test_x():\n    pass\n',
      "*gateway.errors.unknown-model is about anthropic, openai, cursor, gemini: parametrize by `surface`*"),
-    ('@pytest.mark.check("anthropic.sdk.message")\n@pytest.mark.self_check\ndef test_x():\n    pass\n',
-     "*a self_check is not a check; drop its check ID*"),
-    ('@pytest.mark.check("anthropic.sdk.message")\n@pytest.mark.mock_only\ndef test_x():\n    pass\n',
-     '*marked mock_only, but anthropic.sdk.message says runs = "any"*'),
-    ('@pytest.mark.check("gateway.count-tokens.grows-with-text")\n'
+    ('@pytest.mark.gwc_check("anthropic.sdk.message")\n@pytest.mark.gwc_self_check\n'
+     'def test_x():\n    pass\n',
+     "*a gwc_self_check is not a check; drop its check ID*"),
+    ('@pytest.mark.gwc_check("anthropic.sdk.message")\n@pytest.mark.gwc_mock_only\ndef test_x():\n    pass\n',
+     '*marked gwc_mock_only, but anthropic.sdk.message says runs = "any"*'),
+    ('@pytest.mark.gwc_check("gateway.count-tokens.grows-with-text")\n'
      '@pytest.mark.parametrize("agent", ["cursor"])\ndef test_x(agent):\n    pass\n',
      "*filed under cursor, but gateway.count-tokens.grows-with-text is for claude-code, gemini-cli*"),
 ])
@@ -178,15 +180,15 @@ import pytest
 def surface(request):
     return request.param
 
-@pytest.mark.check("gateway.errors.malformed-json")
+@pytest.mark.gwc_check("gateway.errors.malformed-json")
 def test_per_surface(surface):
     pass
 
-@pytest.mark.check("anthropic.sdk.message")
+@pytest.mark.gwc_check("anthropic.sdk.message")
 def test_claude_only():
     pass
 
-@pytest.mark.check("gemini.sdk.generate")
+@pytest.mark.gwc_check("gemini.sdk.generate")
 def test_gemini_only():
     pass
 '''
@@ -202,12 +204,12 @@ def test_embedded_checks_get_the_mock_only_marker(pytester: pytest.Pytester) -> 
     pytester.makepyfile(test_bound='''
 import pytest
 
-@pytest.mark.check("gateway.limits.tpm")
+@pytest.mark.gwc_check("gateway.limits.tpm")
 @pytest.mark.parametrize("surface", ["gemini"])
 def test_limits(surface):
     pass
 ''')
-    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider", "-m", "not mock_only")
+    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider", "-m", "not gwc_mock_only")
     result.stdout.fnmatch_lines(["*1 deselected*"])
 
 
@@ -215,7 +217,7 @@ def test_a_failing_check_names_its_requirement_and_source(pytester: pytest.Pytes
     pytester.makepyfile(test_bound='''
 import pytest
 
-@pytest.mark.check("gemini.errors.invalid-argument")
+@pytest.mark.gwc_check("gemini.errors.invalid-argument")
 def test_fails():
     assert False, "POST /v1beta/models/m:generateContent -> 200: b'{}'"
 ''')
@@ -269,11 +271,11 @@ def test_the_report_carries_a_verdict_per_profile(tmp_path: Path, pytester: pyte
     pytester.makepyfile(test_bound='''
 import pytest
 
-@pytest.mark.check("cursor.sdk.completion")
+@pytest.mark.gwc_check("cursor.sdk.completion")
 def test_completion():
     pass
 
-@pytest.mark.check("otlp.http.gzip")
+@pytest.mark.gwc_check("otlp.http.gzip")
 def test_gzip():
     assert False
 ''')
@@ -328,11 +330,11 @@ import pytest
 def surface(request):
     return request.param
 
-@pytest.mark.check("gateway.errors.malformed-json")
+@pytest.mark.gwc_check("gateway.errors.malformed-json")
 def test_per_surface(surface):
     pass
 
-@pytest.mark.check("gemini.sdk.generate")
+@pytest.mark.gwc_check("gemini.sdk.generate")
 def test_gemini_only():
     pass
 '''
@@ -346,22 +348,22 @@ def test_the_terminal_summary_gives_verdicts_counts_and_grouped_reasons(pytester
     pytester.makepyfile(test_bound='''
 import pytest
 
-@pytest.mark.check("cursor.sdk.completion")
+@pytest.mark.gwc_check("cursor.sdk.completion")
 def test_pass():
     pass
 
-@pytest.mark.check("openai.errors.param-named")
+@pytest.mark.gwc_check("openai.errors.param-named")
 @pytest.mark.parametrize("surface", ["openai", "cursor"])
 def test_skipped(surface):
     pytest.skip("no upstream: the target profile names none")
 
-@pytest.mark.check("gateway.errors.body-not-object")
+@pytest.mark.gwc_check("gateway.errors.body-not-object")
 @pytest.mark.parametrize("surface", ["cursor"])
 @pytest.mark.xfail(reason="the gateway answers 200 to an array", strict=True)
 def test_expected(surface):
     assert False
 
-@pytest.mark.check("gateway.errors.malformed-json")
+@pytest.mark.gwc_check("gateway.errors.malformed-json")
 @pytest.mark.parametrize("surface", ["cursor"])
 def test_fail(surface):
     assert False
@@ -395,7 +397,7 @@ def test_a_new_agent_folder_is_its_own_column_with_its_surfaces_checks(pytester:
         (folder / "cassettes" / cassette.name).write_text(json.dumps(data), encoding="utf-8")
     out = pytester.path / "r.json"
     result = pytester.runpytest_subprocess("--conformance", "--agents-dir", str(pytester.path / "agents"),
-                                           "-m", "(cursor or acme-coder) and not spark", "-q",
+                                           "-m", "(cursor or acme-coder) and not gwc_spark", "-q",
                                            "-p", "no:cacheprovider", "--conformance-report", str(out),
                                            timeout=600)
     assert result.ret == 0, result.stdout.str()[-3000:]

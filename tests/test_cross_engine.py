@@ -26,15 +26,15 @@ from gateway_conformance.tables.spark import SparkDeltaWriter
 from gateway_conformance.tables.writer import TableInfo, TableName
 from test_otlp_properties import STRATEGIES, canonical
 
-pytestmark = pytest.mark.spark
+pytestmark = pytest.mark.gwc_spark
 
 CROSS = settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                        HealthCheck.function_scoped_fixture])
 
 
 @pytest.fixture
-def engines(local_spark, tmp_path: Path) -> Iterator[tuple[SparkDeltaWriter, DeltaRsWriter]]:
-    spark_writer, rs_writer = SparkDeltaWriter(tmp_path, spark=local_spark), DeltaRsWriter(tmp_path)
+def engines(gwc_local_spark, tmp_path: Path) -> Iterator[tuple[SparkDeltaWriter, DeltaRsWriter]]:
+    spark_writer, rs_writer = SparkDeltaWriter(tmp_path, spark=gwc_local_spark), DeltaRsWriter(tmp_path)
     yield spark_writer, rs_writer
     rs_writer.close()
     spark_writer.close()

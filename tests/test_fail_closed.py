@@ -42,7 +42,7 @@ def conformance(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT,
 
 
 @pytest.fixture(scope="module")
-def gateway() -> Iterator[tuple[str, str]]:
+def gwc_gateway() -> Iterator[tuple[str, str]]:
     """(URL, token) of the mock gateway, served on loopback for the nested runs."""
     token = new_token()
     with ServerHandle(create_gateway(GatewayConfig(tokens={token: "t"})), name="fail-closed") as server:
@@ -71,16 +71,17 @@ def test_an_unreachable_gateway_stops_before_the_run() -> None:
     assert "check the URL, that the gateway is running" in result.stderr
 
 
-def test_an_unreachable_otlp_endpoint_stops_before_the_run(gateway: tuple[str, str]) -> None:
-    url, token = gateway
+def test_an_unreachable_otlp_endpoint_stops_before_the_run(gwc_gateway: tuple[str, str]) -> None:
+    url, token = gwc_gateway
     otlp = f"http://127.0.0.1:{free_port()}"
     result = conformance("--gateway-url", url, "--workspace-url", otlp, "--token-env", TOKEN_ENV,
                          env={TOKEN_ENV: token})
     assert_stopped_up_front(result, f"the OTLP endpoint at {otlp} is unreachable")
 
 
-def test_an_unset_otlp_token_variable_stops_before_the_run(gateway: tuple[str, str], tmp_path: Path) -> None:
-    url, token = gateway
+def test_an_unset_otlp_token_variable_stops_before_the_run(gwc_gateway: tuple[str, str],
+                                                           tmp_path: Path) -> None:
+    url, token = gwc_gateway
     profile = tmp_path / "gw.toml"
     profile.write_text(f'name = "gw"\nurl = "{url}"\ntoken_env = "{TOKEN_ENV}"\n'
                        f'[otlp]\nurl = "{url}"\ntoken_env = "GWC_FAIL_CLOSED_OTLP_UNSET"\n')
@@ -109,10 +110,10 @@ def test_gateway_image_without_docker_stops_instead_of_skipping_everything() -> 
 
 
 def test_otlp_checks_without_a_workspace_url_are_skipped_and_a_run_of_only_skips_fails(
-        gateway: tuple[str, str], tmp_path: Path) -> None:
+        gwc_gateway: tuple[str, str], tmp_path: Path) -> None:
     """The OTLP checks never judge the embedded sink for an external gateway; a run in which
     every selected check was skipped exits non-zero and says nothing was measured."""
-    url, token = gateway
+    url, token = gwc_gateway
     report = tmp_path / "r.json"
     result = conformance("conformance/test_target_otlp.py", "conformance/test_otlp_sink.py",
                          "--gateway-url", url, "--token-env", TOKEN_ENV, "--conformance-report", str(report),
@@ -124,30 +125,31 @@ def test_otlp_checks_without_a_workspace_url_are_skipped_and_a_run_of_only_skips
     otlp = [r for r in results if r["check"].startswith("otlp.http.")]
     assert otlp and all("no OTLP workspace URL" in r["reason"] for r in otlp), otlp[0]
     sink = [r for r in results if r["check"].startswith("otlp.tables.")]
-    assert sink and all(r["reason"].startswith("mock_only:") for r in sink), sink[0]
+    assert sink and all(r["reason"].startswith("gwc_mock_only:") for r in sink), sink[0]
 
 
-def test_a_run_that_measures_something_still_exits_zero(gateway: tuple[str, str]) -> None:
-    url, token = gateway
+def test_a_run_that_measures_something_still_exits_zero(gwc_gateway: tuple[str, str]) -> None:
+    url, token = gwc_gateway
     result = conformance("conformance/test_target_surfaces.py", "-k", "json_grammar", "--gateway-url", url,
                          "--token-env", TOKEN_ENV, env={TOKEN_ENV: token})
     assert result.returncode == 0, result.stdout[-3000:]
     assert "4 passed" in result.stdout
 
 
-def test_self_checks_are_not_credited_to_an_external_gateway(gateway: tuple[str, str]) -> None:
-    url, token = gateway
+def test_self_checks_are_not_credited_to_an_external_gateway(gwc_gateway: tuple[str, str]) -> None:
+    url, token = gwc_gateway
     result = conformance("conformance/test_cassettes.py", "-k", "well_formed or recording_conforms",
                          "--gateway-url", url, "--token-env", TOKEN_ENV, env={TOKEN_ENV: token})
     assert result.returncode == pytest.ExitCode.NO_TESTS_COLLECTED, result.stdout[-3000:]
-    assert "self_check: judges the suite's own data, not the target" in result.stdout
+    assert "gwc_self_check: judges the suite's own data, not the target" in result.stdout
 
 
 # ---- diff: lost coverage ---------------------------------------------------------------------
 
 def _report(path: Path, outcomes: dict[str, str], name: str, version: str, finished: str) -> Path:
-    results = [CheckResult(nodeid=f"t::{check}", agent="codex", check=check, outcome=outcome,  # type: ignore[arg-type]
-                           reason="mock_only: needs the embedded mock" if outcome == "skip" else None)
+    results = [CheckResult(nodeid=f"t::{check}", agent="codex", check=check, outcome=outcome,
+                            # type: ignore[arg-type]
+                           reason="gwc_mock_only: needs the embedded mock" if outcome == "skip" else None)
                for check, outcome in outcomes.items()]
     report = Report(implementation=Implementation(target="external", gateway_url="http://gw.example",
                                                   name=name, version=version),

@@ -17,9 +17,10 @@ pytest_plugins = ["pytester"]
 
 SHOW = '''
 import json
-def test_show(target, request):
-    print("TARGET", json.dumps({"url": target.gateway_url, "token_env": target.token_env,
-        "models": dict(target.models), "prefix": target.table_prefix, "timeout": target.timeouts.read,
+def test_show(gwc_target, request):
+    print("TARGET", json.dumps({"url": gwc_target.gateway_url, "token_env": gwc_target.token_env,
+        "models": dict(gwc_target.models), "prefix": gwc_target.table_prefix,
+        "timeout": gwc_target.timeouts.read,
         "option_url": request.config.getoption("gateway_url")}))
 '''
 INI = """[pytest]

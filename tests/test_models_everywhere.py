@@ -30,7 +30,7 @@ CHECKS = ["conformance/test_openai_sdk.py", "conformance/test_cassettes.py",
 
 
 @pytest.fixture(scope="module")
-def gateway() -> Iterator[tuple[str, str]]:
+def gwc_gateway() -> Iterator[tuple[str, str]]:
     token = new_token()
     models = [m for m in DEFAULT_MODELS if m != "databricks-gpt-5-2"] + [OWN_MODEL]
     core = create_gateway(GatewayConfig(tokens={token: "t"}, models=models))
@@ -49,9 +49,9 @@ def run(gateway: tuple[str, str], tmp_path: Path, *options: str) -> tuple[int, l
     return result.returncode, json.loads(report.read_text())["results"]
 
 
-def test_with_the_targets_model_codex_and_cursor_checks_pass(gateway: tuple[str, str],
+def test_with_the_targets_model_codex_and_cursor_checks_pass(gwc_gateway: tuple[str, str],
                                                              tmp_path: Path) -> None:
-    status, results = run(gateway, tmp_path, "--model", f"codex={OWN_MODEL}",
+    status, results = run(gwc_gateway, tmp_path, "--model", f"codex={OWN_MODEL}",
                           "--model", f"cursor={OWN_MODEL}")
     ran = [r for r in results if r["outcome"] != "skip"]
     replays = [r for r in ran if r["check"] == "gateway.replay.recorded-sessions"]
@@ -60,8 +60,8 @@ def test_with_the_targets_model_codex_and_cursor_checks_pass(gateway: tuple[str,
     assert len(replays) == 6 and len(sdk) >= 6  # codex and cursor: 3 cassettes each
 
 
-def test_without_it_they_fail_naming_the_model(gateway: tuple[str, str], tmp_path: Path) -> None:
-    status, results = run(gateway, tmp_path)
+def test_without_it_they_fail_naming_the_model(gwc_gateway: tuple[str, str], tmp_path: Path) -> None:
+    status, results = run(gwc_gateway, tmp_path)
     failed = [r for r in results if r["outcome"] == "fail"]
     assert status == 1
     replays = [r for r in failed if r["check"] == "gateway.replay.recorded-sessions"]

@@ -32,7 +32,7 @@ def test_options_are_in_one_group_in_help(pytester: pytest.Pytester) -> None:
     section = out[out.index("gateway-conformance:"):]
     for option in ("--conformance", "--gateway-url", "--token-env", "--table-prefix", "--delta-engine"):
         assert option in section
-    assert "mock_only" in pytester.runpytest_subprocess("--markers").stdout.str()
+    assert "gwc_mock_only" in pytester.runpytest_subprocess("--markers").stdout.str()
 
 
 def test_state_is_reset_between_tests(pytester: pytest.Pytester) -> None:
@@ -49,33 +49,35 @@ def post(urls, token):
                       headers={"authorization": f"Bearer {token.reveal()}"})
 
 
-@pytest.mark.gateway_allow_leftovers  # leaves state behind on purpose: the next test must not see it
-def test_dirty(gateway_urls, gateway_token, gateway_script, gateway_faults, gateway_policy,
-               gateway_clock, gateway_ledger):
-    gateway_script.text("scripted leftover")
-    gateway_script.text("another leftover")
-    gateway_faults.inject(status=503)
-    gateway_faults.inject(status=503, surface="gemini")
-    gateway_policy.set_limits(qpm=1)
-    gateway_policy.allow("conformance", ["databricks-gpt-5-2"])
-    gateway_clock.advance(5)
-    assert post(gateway_urls, gateway_token).status_code == 403  # the faults stay queued
-    assert len(gateway_ledger.records()) == 1
+@pytest.mark.gwc_allow_leftovers  # leaves state behind on purpose: the next test must not see it
+def test_dirty(gwc_gateway_urls, gwc_gateway_token, gwc_gateway_script, gwc_gateway_faults,
+               gwc_gateway_policy,
+               gwc_gateway_clock, gwc_gateway_ledger):
+    gwc_gateway_script.text("scripted leftover")
+    gwc_gateway_script.text("another leftover")
+    gwc_gateway_faults.inject(status=503)
+    gwc_gateway_faults.inject(status=503, surface="gemini")
+    gwc_gateway_policy.set_limits(qpm=1)
+    gwc_gateway_policy.allow("conformance", ["databricks-gpt-5-2"])
+    gwc_gateway_clock.advance(5)
+    assert post(gwc_gateway_urls, gwc_gateway_token).status_code == 403  # the faults stay queued
+    assert len(gwc_gateway_ledger.records()) == 1
 
 
-def test_untouched_request_after_dirty(gateway_urls, gateway_token):
+def test_untouched_request_after_dirty(gwc_gateway_urls, gwc_gateway_token):
     """No handle taken: the previous test's teardown must already have cleaned up."""
-    response = post(gateway_urls, gateway_token)
+    response = post(gwc_gateway_urls, gwc_gateway_token)
     assert response.status_code == 200
     assert response.json()["content"][0]["text"].startswith("Echo: ")
 
 
-def test_clean(gateway_urls, gateway_token, gateway_script, gateway_faults, gateway_ledger,
-               gateway_policy):
-    assert gateway_script.pending() == 0 and gateway_faults.pending() == []
-    assert gateway_ledger.records() == []
-    assert gateway_policy.limits.qpm is None
-    assert [post(gateway_urls, gateway_token).status_code for _ in range(3)] == [200, 200, 200]
+def test_clean(gwc_gateway_urls, gwc_gateway_token, gwc_gateway_script, gwc_gateway_faults,
+               gwc_gateway_ledger,
+               gwc_gateway_policy):
+    assert gwc_gateway_script.pending() == 0 and gwc_gateway_faults.pending() == []
+    assert gwc_gateway_ledger.records() == []
+    assert gwc_gateway_policy.limits.qpm is None
+    assert [post(gwc_gateway_urls, gwc_gateway_token).status_code for _ in range(3)] == [200, 200, 200]
 ''')
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", "-p", "no:randomly")
     result.assert_outcomes(passed=3)
@@ -87,23 +89,23 @@ def test_external_target_skips_mock_only_checks(pytester: pytest.Pytester,
 import pytest
 
 
-@pytest.mark.mock_only
+@pytest.mark.gwc_mock_only
 def test_internal():
     raise AssertionError("must not run against an external gateway")
 
 
-def test_needs_mock(gateway):
+def test_needs_mock(gwc_gateway):
     raise AssertionError("the gateway fixture must skip")
 
 
-def test_urls_point_at_the_target(gateway_urls, gateway_token):
-    assert gateway_urls["anthropic"] == "http://127.0.0.1:9/anthropic"
-    assert gateway_urls["openai"] == "http://127.0.0.1:9/openai/v1"
-    assert gateway_token.reveal() == "gwc-external"
-    assert repr(gateway_token) == str(gateway_token) == "Secret('***')"
+def test_urls_point_at_the_target(gwc_gateway_urls, gwc_gateway_token):
+    assert gwc_gateway_urls["anthropic"] == "http://127.0.0.1:9/anthropic"
+    assert gwc_gateway_urls["openai"] == "http://127.0.0.1:9/openai/v1"
+    assert gwc_gateway_token.reveal() == "gwc-external"
+    assert repr(gwc_gateway_token) == str(gwc_gateway_token) == "Secret('***')"
 ''')
     monkeypatch.setenv("MY_GATEWAY_TOKEN", "gwc-external")
     result = pytester.runpytest_subprocess("-q", "-rs", "-p", "no:cacheprovider", "--gateway-url",
                                            "http://127.0.0.1:9", "--token-env", "MY_GATEWAY_TOKEN")
     result.assert_outcomes(passed=1, skipped=2)
-    assert "mock_only" in result.stdout.str()
+    assert "gwc_mock_only" in result.stdout.str()

@@ -87,7 +87,7 @@ class Upstream:
 
 
 @pytest.fixture
-def upstream() -> Iterator[tuple[Upstream, ServerHandle]]:
+def gwc_upstream() -> Iterator[tuple[Upstream, ServerHandle]]:
     up = Upstream()
     with ServerHandle(up.app, name="upstream") as handle:
         yield up, handle
@@ -123,8 +123,8 @@ def _record(handle: ServerHandle, bodies: list[dict[str, object]]) -> Cassette:
 Up = tuple[Upstream, ServerHandle]
 
 
-def test_proxy_passes_stream_through_unchanged_and_unbuffered(upstream: Up) -> None:
-    up, handle = upstream
+def test_proxy_passes_stream_through_unchanged_and_unbuffered(gwc_upstream: Up) -> None:
+    up, handle = gwc_upstream
     up.gap = GAP_S
     with recording(handle.url) as (_, ph), httpx.Client(timeout=30) as client:
         t_sent = time.perf_counter()
@@ -135,9 +135,10 @@ def test_proxy_passes_stream_through_unchanged_and_unbuffered(upstream: Up) -> N
     assert first_arrival < up.produced[-1], "the first event reached the client before the last was produced"
 
 
-def test_round_trip_is_byte_identical_and_keeps_timing(upstream: Up, gateway,  # type: ignore[no-untyped-def]
-                                                       clean_gateway, tmp_path: Path) -> None:
-    up, handle = upstream
+def test_round_trip_is_byte_identical_and_keeps_timing(gwc_upstream: Up, gwc_gateway,
+                                                        # type: ignore[no-untyped-def]
+                                                       gwc_clean_gateway, tmp_path: Path) -> None:
+    up, handle = gwc_upstream
     up.gap = GAP_S
     cassette = Cassette.load(_record(handle, [_request_body()]).save(tmp_path / "t.json"))
     recorded = cassette.interactions[0].response
@@ -145,11 +146,12 @@ def test_round_trip_is_byte_identical_and_keeps_timing(upstream: Up, gateway,  #
     rec_gaps = [b.t_ms - a.t_ms for a, b in itertools.pairwise(recorded.events)]
     assert min(rec_gaps) > GAP_S * 1000 * 0.8, "the recording kept the injected delays"
 
-    headers = outgoing_headers(cassette.interactions[0].request, gateway.token)
+    headers = outgoing_headers(cassette.interactions[0].request, gwc_gateway.token)
     try:
         with httpx.Client(timeout=30) as client:
-            mount(clean_gateway, [cassette], speed=1.0)
-            status, body, arrivals, real_ms = _timed_stream(client, gateway.url + PATH, json=_request_body(),
+            mount(gwc_clean_gateway, [cassette], speed=1.0)
+            status, body, arrivals, real_ms = _timed_stream(client, gwc_gateway.url + PATH,
+                                                            json=_request_body(),
                                                             headers=headers)
             assert status == 200
             assert body == b"".join(_anthropic_events()), "replayed bytes are the upstream's bytes"
@@ -158,28 +160,29 @@ def test_round_trip_is_byte_identical_and_keeps_timing(upstream: Up, gateway,  #
                 assert -GAP_EARLY_MS <= got - want <= GAP_LATE_MS, \
                     f"gap {n}: {got:.0f} ms, recorded {want:.0f} ms"
 
-            mount(clean_gateway, [cassette], speed=20.0)
-            status, fast_body, _, fast_ms = _timed_stream(client, gateway.url + PATH, json=_request_body(),
+            mount(gwc_clean_gateway, [cassette], speed=20.0)
+            status, fast_body, _, fast_ms = _timed_stream(client, gwc_gateway.url + PATH,
+                                                          json=_request_body(),
                                                           headers=headers)
             assert fast_body == body
             assert fast_ms < real_ms / 3, f"accelerated replay {fast_ms:.0f} ms vs {real_ms:.0f} ms"
     finally:
-        clean_gateway.replay = None
+        gwc_clean_gateway.replay = None
 
 
 def test_matching_ignores_volatile_fields_and_serves_retries_in_order(  # type: ignore[no-untyped-def]
-        upstream: Up, gateway, clean_gateway) -> None:
-    _, handle = upstream
+        gwc_upstream: Up, gwc_gateway, gwc_clean_gateway) -> None:
+    _, handle = gwc_upstream
     cassette = _record(handle, [_request_body(fail=True), _request_body(fail=True)])
     success = _record(handle, [_request_body()]).interactions[0].response
     cassette.interactions[1].response = copy.deepcopy(success)
     volatile = _request_body(fail=True)
     volatile["metadata"] = {"user_id": "someone_else"}
     volatile["system"] = "Session 00000000-1111-2222-3333-444444444444 started 2027-01-01T00:00:00Z"
-    headers = {"authorization": f"Bearer {gateway.token.reveal()}"}
+    headers = {"authorization": f"Bearer {gwc_gateway.token.reveal()}"}
     try:
-        mount(clean_gateway, [cassette], speed=math.inf)
-        with httpx.Client(base_url=gateway.url, timeout=30) as client:
+        mount(gwc_clean_gateway, [cassette], speed=math.inf)
+        with httpx.Client(base_url=gwc_gateway.url, timeout=30) as client:
             first = client.post(PATH, json=volatile, headers=headers)
             second = client.post(PATH, json=volatile, headers=headers)
             again = client.post(PATH, json=volatile, headers=headers)
@@ -187,7 +190,7 @@ def test_matching_ignores_volatile_fields_and_serves_retries_in_order(  # type: 
             miss = client.post(PATH, json=other, headers=headers)
             unauthenticated = client.post(PATH, json=volatile, headers={"authorization": "Bearer wrong"})
     finally:
-        clean_gateway.replay = None
+        gwc_clean_gateway.replay = None
     assert first.status_code == 429 and first.json()["error"]["message"] == "slow down"
     assert second.status_code == 200 and second.content == b"".join(_anthropic_events())
     assert again.status_code == 200, "once all are served, the last match repeats"
@@ -199,8 +202,8 @@ def test_matching_ignores_volatile_fields_and_serves_retries_in_order(  # type: 
     assert unauthenticated.status_code == 401, "auth still applies to replayed surfaces"
 
 
-def test_client_replay_reports_differences_as_findings(upstream: Up) -> None:
-    up, handle = upstream
+def test_client_replay_reports_differences_as_findings(gwc_upstream: Up) -> None:
+    up, handle = gwc_upstream
     cassette = _record(handle, [_request_body(), _request_body(fail=True)])
     assert replay_as_client(cassette, handle.url, token="t").errors == []
 
@@ -220,9 +223,9 @@ def test_client_replay_reports_differences_as_findings(upstream: Up) -> None:
     assert {f.check for f in result.errors} == {"transport"}
 
 
-def test_replay_command_exit_status(upstream: Up, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_replay_command_exit_status(gwc_upstream: Up, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                     capsys: pytest.CaptureFixture[str]) -> None:
-    up, handle = upstream
+    up, handle = gwc_upstream
     path = _record(handle, [_request_body()]).save(tmp_path / "c.json")
     parser = argparse.ArgumentParser()
     traffic_cmd.replay.add_arguments(parser)

@@ -48,7 +48,7 @@ from gateway_conformance.report.results import load_report
 from gateway_conformance.server import ServerHandle
 from gateway_conformance.tables.delta import DeltaRsWriter, read_table
 
-pytestmark = pytest.mark.browser
+pytestmark = pytest.mark.gwc_browser
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -217,7 +217,7 @@ AGENTS = ["claude-code", "codex", "gemini-cli", "cursor"]
 
 
 @pytest.mark.parametrize("agent", AGENTS)
-@pytest.mark.check("gateway.stream.grammar")
+@pytest.mark.gwc_check("gateway.stream.grammar")
 def test_stream_grammar(agent, record_property):
     record_property("events", 7)
     record_property("implementation.name", "acme-gateway")
@@ -225,7 +225,7 @@ def test_stream_grammar(agent, record_property):
 
 
 @pytest.mark.parametrize("agent", AGENTS)
-@pytest.mark.check("gateway.stream.not-buffered")
+@pytest.mark.gwc_check("gateway.stream.not-buffered")
 def test_not_buffered(agent, record_property):
     first, last = (950, 1000) if AFTER and agent == "claude-code" else (40, 1000)
     record_property("first_event_ms", first)
@@ -233,35 +233,35 @@ def test_not_buffered(agent, record_property):
 
 
 @pytest.mark.parametrize("agent", AGENTS)
-@pytest.mark.check("gateway.auth.invalid-token")
+@pytest.mark.gwc_check("gateway.auth.invalid-token")
 def test_auth_envelope(agent):
     pass
 
 
-@pytest.mark.check("anthropic.headers.beta-forwarded")
+@pytest.mark.gwc_check("anthropic.headers.beta-forwarded")
 def test_beta_forwarded():
     seen = None if AFTER else "context-1m-2025-08-07"
     assert seen == "context-1m-2025-08-07", "the gateway stripped anthropic-beta"
 
 
-@pytest.mark.check("gemini.count-tokens.matches-usage")
+@pytest.mark.gwc_check("gemini.count-tokens.matches-usage")
 def test_count_tokens():
     assert AFTER, "countTokens answered 404"
 
 
-@pytest.mark.check("openai.sdk.function-call-round-trip")
+@pytest.mark.gwc_check("openai.sdk.function-call-round-trip")
 def test_ledger_usage():
-    pytest.skip("mock_only: needs the embedded mock; running against --gateway-url")
+    pytest.skip("gwc_mock_only: needs the embedded mock; running against --gateway-url")
 
 
-@pytest.mark.check("openai.errors.param-named")
+@pytest.mark.gwc_check("openai.errors.param-named")
 @pytest.mark.parametrize("surface", ["openai", "cursor"])
 def test_param_named(surface):
-    pytest.skip("mock_only: needs the embedded mock; running against --gateway-url")
+    pytest.skip("gwc_mock_only: needs the embedded mock; running against --gateway-url")
 
 
 @pytest.mark.parametrize("body", ["protobuf", "json", "gzip", "empty", "invalid"])
-@pytest.mark.check("otlp.http.protobuf-export")
+@pytest.mark.gwc_check("otlp.http.protobuf-export")
 def test_otlp_export(body):
     pass
 
@@ -272,7 +272,7 @@ def test_otlp_export(body):
     ("codex", "0.171.0", "generated", True), ("gemini-cli", "0.39.0", "documented", True),
     ("gemini-cli", "0.61.0", "documented", False), ("gemini-cli", "0.61.0", "generated", True),
 ])
-@pytest.mark.check("agents.config.compatibility")
+@pytest.mark.gwc_check("agents.config.compatibility")
 def test_agent_launch(agent, version, config, works, record_property):
     """As the real matrix test: a configuration documented to fail passes when it fails."""
     record_property("agent_version", version)
@@ -567,7 +567,7 @@ def test_skips_are_one_line_per_reason(rendered: Rendered) -> None:
     lines = page.evaluate("""() => Array.from(document.querySelectorAll('#skip-list > li'))
         .map(li => [+li.dataset.count, li.querySelector('summary').innerText])""")
     assert len(lines) == len(reasons) == 1
-    assert lines[0][0] == 3 and "mock_only: needs the embedded mock" in lines[0][1]
+    assert lines[0][0] == 3 and "gwc_mock_only: needs the embedded mock" in lines[0][1]
     skipped_cells = page.locator("#check-matrix td.o-skip .cell-reason").count()
     assert skipped_cells == 0  # the reason is said once, not in every skipped cell
 

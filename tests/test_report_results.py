@@ -43,28 +43,28 @@ SECRET = "gwc-not-a-real-token-0123456789"
 SUITE = '''
 import pytest
 
-@pytest.mark.check("anthropic.headers.beta-forwarded", config="documented")
+@pytest.mark.gwc_check("anthropic.headers.beta-forwarded", config="documented")
 def test_marked(record_property):
     record_property("agent_version", "2.1.197")
     record_property("first_event_ms", 12)
     record_property("implementation.name", "acme-gateway")
 
-@pytest.mark.check("gateway.stream.grammar")
+@pytest.mark.gwc_check("gateway.stream.grammar")
 @pytest.mark.parametrize("agent", ["claude-code", "codex"])
 @pytest.mark.parametrize("mode", ["stream", "json"])
 def test_by_param(agent, mode):
     assert mode != "json" or agent != "codex", "codex json broke: Bearer {secret}"
 
-@pytest.mark.check("gateway.replay.recorded-sessions")
+@pytest.mark.gwc_check("gateway.replay.recorded-sessions")
 @pytest.mark.parametrize("case", ["cursor-chat", "gemini_cli/plain"])
 def test_by_id(case):
     pass
 
-@pytest.mark.check("anthropic.errors.invalid-request")
+@pytest.mark.gwc_check("anthropic.errors.invalid-request")
 def test_skipped():
     pytest.skip("needs the embedded mock")
 
-@pytest.mark.check("gemini.errors.invalid-argument")
+@pytest.mark.gwc_check("gemini.errors.invalid-argument")
 @pytest.mark.xfail(reason="known gap in the mock")
 def test_xfailed():
     assert False
@@ -73,7 +73,7 @@ def test_xfailed():
 def broken():
     raise RuntimeError("fixture exploded")
 
-@pytest.mark.check("cursor.sdk.completion")
+@pytest.mark.gwc_check("cursor.sdk.completion")
 def test_setup_error(broken):
     pass
 
@@ -82,11 +82,11 @@ def bad_teardown():
     yield
     raise RuntimeError("teardown exploded")
 
-@pytest.mark.check("openai.sdk.response")
+@pytest.mark.gwc_check("openai.sdk.response")
 def test_teardown_error(bad_teardown):
     pass
 
-@pytest.mark.check("anthropic.sdk.message")
+@pytest.mark.gwc_check("anthropic.sdk.message")
 def test_leaks_env_token():
     print("token is {secret}")
     assert False
@@ -95,7 +95,7 @@ class Spec:
     def __init__(self, name):
         self.name = name
 
-@pytest.mark.check("gateway.auth.invalid-token")
+@pytest.mark.gwc_check("gateway.auth.invalid-token")
 @pytest.mark.parametrize("agent", [Spec("Gemini_CLI")], ids=lambda spec: spec.name)
 def test_agent_object(agent):
     pass
@@ -104,17 +104,17 @@ def test_agent_object(agent):
 def surface(request):
     return request.param
 
-@pytest.mark.check("gateway.errors.malformed-json")
+@pytest.mark.gwc_check("gateway.errors.malformed-json")
 @pytest.mark.parametrize("agent", ["openai-sdk"])
 def test_per_surface(surface, agent):
     pass
 
-@pytest.mark.check("otlp.http.gzip")
+@pytest.mark.gwc_check("otlp.http.gzip")
 @pytest.mark.parametrize("signal", ["metrics", "logs"])
 def test_otlp(signal):
     pass
 
-@pytest.mark.self_check
+@pytest.mark.gwc_self_check
 def test_self():
     pass
 '''.replace("{secret}", SECRET)
@@ -213,12 +213,12 @@ def test_the_document_validates_against_the_shipped_schema(inner_run: Path) -> N
 RENAMED = """
 import pytest
 
-@pytest.mark.check("gateway.errors.malformed-json")
+@pytest.mark.gwc_check("gateway.errors.malformed-json")
 @pytest.mark.parametrize("surface", ["anthropic", "gemini"])
 def {name}(surface):
     assert surface != "gemini" or {gemini_ok}
 
-@pytest.mark.check("anthropic.sdk.message")
+@pytest.mark.gwc_check("anthropic.sdk.message")
 def test_message():
     pass
 """

@@ -123,7 +123,8 @@ def test_trickling_bodies_hold_no_in_flight_slot(tmp_path: Path) -> None:
 
 
 def slow_limits(**limits: float) -> SinkLimits:
-    return SinkLimits(**{"body_timeout_seconds": 30.0, "body_rate_grace_seconds": 1.0,  # type: ignore[arg-type]
+    return SinkLimits(**{"body_timeout_seconds": 30.0, "body_rate_grace_seconds": 1.0,
+                          # type: ignore[arg-type]
                          "body_min_rate": 1000, **limits})
 
 

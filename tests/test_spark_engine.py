@@ -28,7 +28,7 @@ from gateway_conformance.tables.writer import (
     WriterOverloaded,
 )
 
-pytestmark = pytest.mark.spark
+pytestmark = pytest.mark.gwc_spark
 pytest_plugins = ["pytester"]
 
 LOGS = TableName("main", "otel", "t_otel_logs")
@@ -36,8 +36,8 @@ METRICS = TableName("main", "otel", "t_otel_metrics")
 
 
 @pytest.fixture
-def writer(local_spark, tmp_path: Path):
-    writer = SparkDeltaWriter(tmp_path, spark=local_spark)
+def writer(gwc_local_spark, tmp_path: Path):
+    writer = SparkDeltaWriter(tmp_path, spark=gwc_local_spark)
     yield writer
     writer.close()
 
@@ -78,13 +78,14 @@ def test_the_ddl_substitution_touches_only_the_table_name() -> None:
         assert ddl_with_name(KINDS[signal], str(name)) == ddl(KINDS[signal], "cat", "sch", "pre")
 
 
-def test_documented_ddl_runs_in_spark_with_schema_version_v1(writer: SparkDeltaWriter, local_spark) -> None:
+def test_documented_ddl_runs_in_spark_with_schema_version_v1(writer: SparkDeltaWriter,
+                                                             gwc_local_spark) -> None:
     for signal in SIGNALS:
         name = default_table(KINDS[signal], "main", "otel", "ddl")
         writer.create_table(name, KINDS[signal])
         writer.create_table(name, KINDS[signal])  # idempotent
         shown = {row["key"]: row["value"] for row in
-                 local_spark.sql(f"SHOW TBLPROPERTIES main__otel.{name.table}").collect()}
+                 gwc_local_spark.sql(f"SHOW TBLPROPERTIES main__otel.{name.table}").collect()}
         assert shown["otel.schemaVersion"] == "v1"
         assert writer.table_info(name) == TableInfo(KINDS[signal], {"otel.schemaVersion": "v1"})
         assert writer.read(name).schema == arrow_schema(KINDS[signal])
@@ -94,17 +95,17 @@ def test_documented_ddl_runs_in_spark_with_schema_version_v1(writer: SparkDeltaW
         assert created["operation"] == "CREATE TABLE"
 
 
-def test_three_part_names_map_to_a_one_part_namespace(writer: SparkDeltaWriter, local_spark) -> None:
+def test_three_part_names_map_to_a_one_part_namespace(writer: SparkDeltaWriter, gwc_local_spark) -> None:
     name = TableName("Cat_1", "sch", "x_otel_logs")
     writer.create_table(name, "otel_logs")
     assert flat_namespace(name) == "Cat_1__sch"
     assert writer.identifier(name) == "Cat_1__sch.x_otel_logs"
-    detail = local_spark.sql("DESCRIBE TABLE EXTENDED Cat_1__sch.x_otel_logs").collect()
+    detail = gwc_local_spark.sql("DESCRIBE TABLE EXTENDED Cat_1__sch.x_otel_logs").collect()
     info = {row["col_name"]: row["data_type"] for row in detail}
     assert info["Type"] == "EXTERNAL"
     assert Path(info["Location"].removeprefix("file:")) == writer.tables_dir / "Cat_1" / "sch" / "x_otel_logs"
     with pytest.raises(Exception, match="REQUIRES_SINGLE_PART_NAMESPACE"):
-        local_spark.sql("SELECT * FROM spark_catalog.Cat_1.sch.x_otel_logs").collect()
+        gwc_local_spark.sql("SELECT * FROM spark_catalog.Cat_1.sch.x_otel_logs").collect()
 
 
 def test_rows_append_after_the_commit_and_read_back(writer: SparkDeltaWriter) -> None:
@@ -173,10 +174,10 @@ def test_concurrent_appends_share_one_commit(writer: SparkDeltaWriter,
         ["first", *(f"r{index}" for index in range(5))])
 
 
-def test_a_full_queue_refuses_instead_of_growing(local_spark, tmp_path: Path,
+def test_a_full_queue_refuses_instead_of_growing(gwc_local_spark, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """The Spark engine sheds load like delta-rs: past ``max_pending_rows``, WriterOverloaded."""
-    writer = SparkDeltaWriter(tmp_path, spark=local_spark, max_pending_rows=3)
+    writer = SparkDeltaWriter(tmp_path, spark=gwc_local_spark, max_pending_rows=3)
     writer.create_table(LOGS, "otel_logs")
     real_commit, entered, release = writer._commit, threading.Event(), threading.Event()
 
@@ -199,13 +200,14 @@ def test_a_full_queue_refuses_instead_of_growing(local_spark, tmp_path: Path,
 
 
 def test_table_info_tells_missing_foreign_and_other_version_tables(writer: SparkDeltaWriter,
-                                                                     local_spark) -> None:
+                                                                     gwc_local_spark) -> None:
     assert writer.table_info(TableName("main", "otel", "absent")) is None
     foreign = TableName("main", "otel", "foreign")
-    local_spark.sql(f"CREATE TABLE delta.`{writer.table_path(foreign)}` (x INT) USING DELTA")
+    gwc_local_spark.sql(f"CREATE TABLE delta.`{writer.table_path(foreign)}` (x INT) USING DELTA")
     assert writer.table_info(foreign) == TableInfo(None, {})
     v2 = TableName("main", "otel", "v2_otel_logs")
-    local_spark.sql(ddl_with_name("otel_logs", f"delta.`{writer.table_path(v2)}`").replace("'v1'", "'v2'"))
+    gwc_local_spark.sql(ddl_with_name("otel_logs", f"delta.`{writer.table_path(v2)}`").replace("'v1'",
+                                                                                               "'v2'"))
     assert writer.table_info(v2) == TableInfo("otel_logs", {"otel.schemaVersion": "v2"})
 
 
@@ -216,27 +218,28 @@ def test_unknown_tables_are_refused(writer: SparkDeltaWriter) -> None:
         writer.read(TableName("main", "otel", "nope"))
 
 
-def test_a_name_left_by_an_earlier_writer_is_repointed_keeping_its_data(local_spark, tmp_path: Path) -> None:
-    first = SparkDeltaWriter(tmp_path / "first", spark=local_spark)
+def test_a_name_left_by_an_earlier_writer_is_repointed_keeping_its_data(gwc_local_spark,
+                                                                        tmp_path: Path) -> None:
+    first = SparkDeltaWriter(tmp_path / "first", spark=gwc_local_spark)
     first.create_table(LOGS, "otel_logs")
     first.append(LOGS, log_rows(["first"]))
-    second = SparkDeltaWriter(tmp_path / "second", spark=local_spark)
+    second = SparkDeltaWriter(tmp_path / "second", spark=gwc_local_spark)
     second.create_table(LOGS, "otel_logs")
     second.append(LOGS, log_rows(["second"]))
-    by_name = [row["body"] for row in local_spark.table(second.identifier(LOGS)).collect()]
+    by_name = [row["body"] for row in gwc_local_spark.table(second.identifier(LOGS)).collect()]
     assert by_name == ["second"]
     assert [row["body"] for row in first.read(LOGS).to_pylist()] == ["first"]
 
 
-def test_make_writer_builds_the_spark_engine(local_spark, tmp_path: Path) -> None:
-    made = make_writer("spark", tmp_path, spark=local_spark)
+def test_make_writer_builds_the_spark_engine(gwc_local_spark, tmp_path: Path) -> None:
+    made = make_writer("spark", tmp_path, spark=gwc_local_spark)
     assert isinstance(made, SparkDeltaWriter)
     made.close()
-    assert local_spark.sql("SELECT 1 AS one").collect()[0]["one"] == 1  # a borrowed session stays up
+    assert gwc_local_spark.sql("SELECT 1 AS one").collect()[0]["one"] == 1  # a borrowed session stays up
 
 
 def test_the_sink_conformance_suite_passes_on_the_spark_engine(pytester: pytest.Pytester,
-                                                               local_spark) -> None:
+                                                               gwc_local_spark) -> None:
     """The shipped OTLP conformance tests (SDK exporters; valid, gzip, empty and JSON exports;
     invalid protobuf and JSON), run in this process so they reuse this Spark session.
 
@@ -254,7 +257,7 @@ def test_the_sink_conformance_suite_passes_on_the_spark_engine(pytester: pytest.
     assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0, result.stdout.str()[-3000:]
     # The sink's tables were created by the Spark writer: registered in this session's catalog.
     for signal in SIGNALS:
-        assert local_spark.catalog.tableExists(f"main__otel.{prefix}_otel_{signal}")
+        assert gwc_local_spark.catalog.tableExists(f"main__otel.{prefix}_otel_{signal}")
 
 
 @pytest.fixture
@@ -267,7 +270,7 @@ def connect_session(spark_connect_url: str) -> Iterator:
     client.stop()
 
 
-def test_spark_connect_creates_appends_and_enforces_by_name(connect_session, local_spark,
+def test_spark_connect_creates_appends_and_enforces_by_name(connect_session, gwc_local_spark,
                                                             tmp_path: Path) -> None:
     writer = SparkDeltaWriter(tmp_path, spark=connect_session)
     assert writer.remote
@@ -282,7 +285,7 @@ def test_spark_connect_creates_appends_and_enforces_by_name(connect_session, loc
     with pytest.raises(SchemaMismatch, match="flags:bigint"):  # a by-name insert would cast: refused first
         writer.append(name, widened)
     info = {row["col_name"]: row["data_type"] for row in
-            local_spark.sql("DESCRIBE TABLE EXTENDED main__otel.remote_otel_logs").collect()}
+            gwc_local_spark.sql("DESCRIBE TABLE EXTENDED main__otel.remote_otel_logs").collect()}
     assert info["Type"] == "MANAGED"  # the server owns the storage
     assert not (tmp_path / "main").exists()
     assert len(writer.read(name)) == 2

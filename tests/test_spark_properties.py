@@ -21,7 +21,7 @@ from gateway_conformance.tables.spark import SparkDeltaWriter
 from gateway_conformance.tables.writer import TableName
 from test_otlp_properties import STRATEGIES, WriteAndRead, canonical, check_round_trip
 
-pytestmark = pytest.mark.spark
+pytestmark = pytest.mark.gwc_spark
 
 SPARK = settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                        HealthCheck.function_scoped_fixture])
@@ -53,8 +53,8 @@ def spark_write_and_read(writer: SparkDeltaWriter, signal: Signal) -> WriteAndRe
 
 
 @pytest.mark.parametrize("signal", ["metrics", "logs", "spans"])
-def test_rows_read_back_from_spark_equal_rows_written(signal: Signal, spark, tmp_path: Path) -> None:
-    writer = SparkDeltaWriter(tmp_path, spark=spark)
+def test_rows_read_back_from_spark_equal_rows_written(signal: Signal, gwc_spark, tmp_path: Path) -> None:
+    writer = SparkDeltaWriter(tmp_path, spark=gwc_spark)
     write_and_read = spark_write_and_read(writer, signal)
 
     @SPARK

@@ -119,11 +119,11 @@ def test_a_failed_pass_is_counted_and_retried_later_and_passes_never_overlap() -
     assert (maintainer.failures, maintainer.passes) == (1, 1) and calls == [True, True]
 
 
-@pytest.mark.spark
-def test_spark_compacts_in_the_background_and_keeps_every_row_once(local_spark, tmp_path: Path) -> None:
+@pytest.mark.gwc_spark
+def test_spark_compacts_in_the_background_and_keeps_every_row_once(gwc_local_spark, tmp_path: Path) -> None:
     from gateway_conformance.tables.spark import SparkDeltaWriter
 
-    writer = SparkDeltaWriter(tmp_path, spark=local_spark, maintenance=MaintenancePolicy(compact_every=3))
+    writer = SparkDeltaWriter(tmp_path, spark=gwc_local_spark, maintenance=MaintenancePolicy(compact_every=3))
     writer.create_table(LOGS, "otel_logs")
     sent = append_concurrently(writer, threads=3, rounds=3)
     writer.close()

@@ -2,7 +2,7 @@
 over it, and every surface's auth scheme and extra headers reach the wire.
 
 The wire is a real server on 127.0.0.1 that echoes what it received; the precedence is seen
-from inside a nested pytest run through the ``target`` and ``gateway_urls`` fixtures.
+from inside a nested pytest run through the ``target`` and ``gwc_gateway_urls`` fixtures.
 """
 
 from __future__ import annotations
@@ -135,10 +135,11 @@ def test_the_command_line_overrides_the_profile(pytester: pytest.Pytester, tmp_p
     profile = write(tmp_path, FULL)
     pytester.makepyfile(test_show='''
 import json
-def test_show(target, gateway_urls, request):
-    print("TARGET", json.dumps({"url": target.gateway_url, "token_env": target.token_env,
-        "models": dict(target.models), "workspace": target.workspace_url, "prefix": target.table_prefix,
-        "anthropic": gateway_urls["anthropic"], "timeout": target.timeouts.read,
+def test_show(gwc_target, gwc_gateway_urls, request):
+    print("TARGET", json.dumps({"url": gwc_target.gateway_url, "token_env": gwc_target.token_env,
+        "models": dict(gwc_target.models), "workspace": gwc_target.workspace_url,
+        "prefix": gwc_target.table_prefix,
+        "anthropic": gwc_gateway_urls["anthropic"], "timeout": gwc_target.timeouts.read,
         "option_url": request.config.getoption("gateway_url"),
         "option_token_env": request.config.getoption("token_env")}))
 ''')
@@ -188,7 +189,8 @@ def echo() -> Iterator[str]:
 def test_each_auth_scheme_and_the_extra_headers_reach_the_wire(echo: str, auth: str,
                                                                 header: tuple[str, str] | None,
                                                                 query: dict[str, str]) -> None:
-    with RemoteClient(echo + "/base", "tok-123456", auth=auth, headers={"x-team": "platform"}) as client:  # type: ignore[arg-type]
+    with RemoteClient(echo + "/base", "tok-123456", auth=auth,
+                      headers={"x-team": "platform"}) as client:  # type: ignore[arg-type]
         seen = client.request("POST", "/v1/models/m:streamGenerateContent?alt=sse", json={}).json
     credentials = {name for name in ("authorization", "x-api-key", "x-goog-api-key")
                    if name in seen["headers"]}

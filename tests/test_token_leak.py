@@ -42,8 +42,8 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _every_generate_fails(request):
-    if "gateway" in request.fixturenames or "gateway_urls" in request.fixturenames:
-        faults = request.getfixturevalue("gateway_faults")
+    if "gwc_gateway" in request.fixturenames or "gwc_gateway_urls" in request.fixturenames:
+        faults = request.getfixturevalue("gwc_gateway_faults")
         for _ in range(4):
             faults.inject(status=500, kind=None)
 '''
@@ -59,15 +59,16 @@ class Holder:
     token: object
     raw: str
 
-@pytest.mark.check("otlp.http.gzip")  # a check ID no other test of the run binds: it is reported
-def test_leaks_on_purpose(gateway, gateway_token, gateway_restricted_token, otlp_token,
+@pytest.mark.gwc_check("otlp.http.gzip")  # a check ID no other test of the run binds: it is reported
+def test_leaks_on_purpose(gwc_gateway, gwc_gateway_token, gwc_gateway_restricted_token, gwc_otlp_token,
                           record_property):
-    values = [gateway.token, gateway.restricted_token, gateway_token, gateway_restricted_token,
-              otlp_token] + [getattr(gateway, "admin_token", None)]
+    values = [gwc_gateway.token, gwc_gateway.restricted_token, gwc_gateway_token,
+              gwc_gateway_restricted_token,
+              gwc_otlp_token] + [getattr(gwc_gateway, "admin_token", None)]
     raw = [getattr(v, "reveal", lambda: v)() for v in values if v]
     with open(os.environ["GWC_LEAK_DUMP"], "w") as out:
         json.dump(sorted(set(raw)), out)
-    holder = Holder(gateway_token, raw[0])
+    holder = Holder(gwc_gateway_token, raw[0])
     headers = {"authorization": "Bearer " + raw[0]}
     print("stdout:", raw)
     print("stderr:", raw, file=__import__("sys").stderr)

@@ -31,11 +31,11 @@ from gateway_conformance.resources import suite_dir
 from gateway_conformance.server import ServerHandle
 from gateway_conformance.tables.spark import SparkDeltaWriter
 
-pytestmark = pytest.mark.spark
+pytestmark = pytest.mark.gwc_spark
 pytest_plugins = ["pytester"]
 
 
-def test_the_usage_checks_pass_on_the_spark_engine(pytester: pytest.Pytester, local_spark) -> None:
+def test_the_usage_checks_pass_on_the_spark_engine(pytester: pytest.Pytester, gwc_local_spark) -> None:
     suite = suite_dir() / "test_usage_tables.py"
     prefix = "spark_usage"
     subset = "anthropic-stream or gemini-json or (429 and openai) or legacy"
@@ -45,7 +45,7 @@ def test_the_usage_checks_pass_on_the_spark_engine(pytester: pytest.Pytester, lo
     assert outcomes.get("passed", 0) == 6, result.stdout.str()[-3000:]
     assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0, result.stdout.str()[-3000:]
     for kind in ("usage", "inference"):  # created by the Spark writer: in this session's catalog
-        assert local_spark.catalog.tableExists(f"main__otel.{prefix}_ai_gateway_{kind}")
+        assert gwc_local_spark.catalog.tableExists(f"main__otel.{prefix}_ai_gateway_{kind}")
 
 
 PREFIX = "connect_report"
@@ -63,8 +63,8 @@ def _token_usage_export(tokens: float) -> dict:
             "sum": {"aggregationTemporality": 1, "isMonotonic": True, "dataPoints": [point]}}]}]}]}
 
 
-def test_report_reads_through_spark_connect_what_only_the_server_holds(spark_connect_url: str,
-                                                                       local_spark, tmp_path: Path) -> None:
+def test_report_reads_through_spark_connect_what_only_the_server_holds(
+        spark_connect_url: str, gwc_local_spark, tmp_path: Path) -> None:
     """``serve --engine spark --spark-remote``: sink and gateway tables are managed by the Connect
     server, so ``report --tables-dir`` finds nothing and ``report --engine spark --spark-remote``
     finds them all."""
@@ -114,7 +114,7 @@ def test_report_reads_through_spark_connect_what_only_the_server_holds(spark_con
     assert 'data-series="[&quot;alice&quot;]"' in page
 
 
-def test_report_reads_local_tables_through_a_local_spark_session_like_deltalake(local_spark,
+def test_report_reads_local_tables_through_a_local_spark_session_like_deltalake(gwc_local_spark,
                                                                                  tmp_path: Path) -> None:
     """``report --engine spark --tables-dir``: the same folders, read by Spark, give the same charts."""
     from gateway_conformance.tables.delta import DeltaRsWriter
@@ -141,4 +141,4 @@ def test_report_reads_local_tables_through_a_local_spark_session_like_deltalake(
     assert by_engine["spark"] == by_engine["deltalake"]
     assert by_engine["spark"]["chart-usage-requests-by-user"] == (2.0, True)
     assert by_engine["spark"]["chart-usage-errors-by-user"] == (1.0, True)
-    assert local_spark.sql("SELECT 1 AS one").collect()[0]["one"] == 1  # the borrowed session is still up
+    assert gwc_local_spark.sql("SELECT 1 AS one").collect()[0]["one"] == 1  # the borrowed session is still up

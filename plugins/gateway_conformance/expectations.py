@@ -133,7 +133,7 @@ class Expectations:
         for item in items:
             found = identity(item)
             if found is None:
-                continue  # a self_check or a test bound to no check: not the gateway's
+                continue  # a gwc_self_check or a test bound to no check: not the gateway's
             unclaimed = None
             if not any(self.target.claims.claims_agent(agent) for agent in found.agents):
                 unclaimed = ", ".join(found.agents)

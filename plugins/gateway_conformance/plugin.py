@@ -41,15 +41,15 @@ pytest_plugins = [
 
 # Registered here, not in an ini file, so an installed suite run from any folder knows them.
 MARKERS = {
-    "mock_only": "needs the embedded mock's internals (ledger, scripts, faults); "
+    "gwc_mock_only": "needs the embedded mock's internals (ledger, scripts, faults); "
                  "skipped against an external target",
-    "upstream": "steers the gateway's provider by correlation marker; runs on the embedded mock and, "
+    "gwc_upstream": "steers the gateway's provider by correlation marker; runs on the embedded mock and, "
                 "with [upstream] in the target profile, through the gateway under test",
-    "self_check": "judges the suite's own data (cassettes, shape tables), not the target; "
+    "gwc_self_check": "judges the suite's own data (cassettes, shape tables), not the target; "
                   "skipped against an external target, so it is never credited to the gateway",
-    "spark": "needs the JVM Spark engine (pyspark + delta-spark)",
-    "agents": "launches a real agent CLI from ./node_modules",
-    "browser": "drives headless Chromium",
+    "gwc_spark": "needs the JVM Spark engine (pyspark + delta-spark)",
+    "gwc_agents": "launches a real agent CLI from ./node_modules",
+    "gwc_browser": "drives headless Chromium",
     gateway_fixtures.LEFTOVERS_MARKER: "the test leaves scripted turns or faults unused on purpose "
                                        "(else each one left fails the test, listed)",
 }
@@ -135,13 +135,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     skip_without_upstream(config, items)
     if not config.getoption("gateway_url"):
         return
-    skip = pytest.mark.skip(reason="mock_only: needs the embedded mock; running against --gateway-url")
-    self_check = pytest.mark.skip(reason="self_check: judges the suite's own data, not the target")
+    skip = pytest.mark.skip(reason="gwc_mock_only: needs the embedded mock; running against --gateway-url")
+    gwc_self_check = pytest.mark.skip(reason="gwc_self_check: judges the suite's own data, not the target")
     for item in items:
-        if item.get_closest_marker("mock_only"):
+        if item.get_closest_marker("gwc_mock_only"):
             item.add_marker(skip)
-        elif item.get_closest_marker("self_check"):
-            item.add_marker(self_check)
+        elif item.get_closest_marker("gwc_self_check"):
+            item.add_marker(gwc_self_check)
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

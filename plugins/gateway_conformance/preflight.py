@@ -8,7 +8,7 @@ Two guards (docs/platform-teams.md, "Runs that cannot measure"):
   endpoint does not answer HTTP at all, or an output that was asked for needs an extra that
   is not installed. It also reads the gateway's version when the profile says where.
 - :class:`NothingMeasured` ends a run in which no check of the suite was measured (every
-  selected one skipped: not claimed, mock_only, no OTLP URL, ...) with exit status 5 and a
+  selected one skipped: not claimed, gwc_mock_only, no OTLP URL, ...) with exit status 5 and a
   line saying so, where pytest would exit 0: such a run proves nothing about the gateway.
 """
 

@@ -159,7 +159,7 @@ def judge(case: Case, status: int | None, headers: dict[str, str], body: bytes) 
 
 
 @pytest.fixture(scope="module")
-def gateway() -> Iterator[ServerHandle]:
+def gwc_gateway() -> Iterator[ServerHandle]:
     config = GatewayConfig(tokens={TOKEN: "campaign"}, body_timeout_seconds=BODY_TIMEOUT)
     with ServerHandle(create_gateway(config), name="campaign-gateway",
                       http=GatewayH11Protocol) as server:
@@ -316,16 +316,16 @@ def _replace(document: Any, path: tuple[Any, ...], value: Any, *, remove: bool =
     return out
 
 
-def test_the_full_requests_are_good(gateway: ServerHandle) -> None:
+def test_the_full_requests_are_good(gwc_gateway: ServerHandle) -> None:
     """The seeds are requests the gateway serves; otherwise a broken field proves nothing."""
     with httpx.Client() as client:
         for surface, path, body in ENDPOINTS:
-            answer = client.post(gateway.url + path, json=body, headers=_auth(), timeout=30)
+            answer = client.post(gwc_gateway.url + path, json=body, headers=_auth(), timeout=30)
             assert answer.status_code == 200, f"{path}: {answer.status_code} {answer.text[:200]}"
             assert not check_raw(surface, "POST", path, 200, dict(answer.headers), answer.content)
 
 
-def test_every_field_with_every_wrong_type(gateway: ServerHandle) -> None:
+def test_every_field_with_every_wrong_type(gwc_gateway: ServerHandle) -> None:
     rng = random.Random(f"{SEED}-fields")
     cases = []
     for surface, path, body in ENDPOINTS:
@@ -345,7 +345,7 @@ def test_every_field_with_every_wrong_type(gateway: ServerHandle) -> None:
         for value in WRONG:  # the body itself of the wrong type
             cases.append(Case("fields", f"{path} body = {value!r:.40}", surface, path=path, headers=_auth(),
                               body=encode(value)))
-    run(gateway, cases)
+    run(gwc_gateway, cases)
     assert_no_problems("fields")
 
 
@@ -368,7 +368,7 @@ def _damage(rng: random.Random, data: bytes) -> tuple[bytes, str]:
     return bytes(data), how
 
 
-def test_damaged_json(gateway: ServerHandle) -> None:
+def test_damaged_json(gwc_gateway: ServerHandle) -> None:
     rng = random.Random(f"{SEED}-json")
     special = [b"", b" ", b"\xef\xbb\xbf{}", b"\xff\xfe{\x00}\x00", b"{" * 100_000,
                b"[" * 50_000 + b"]" * 50_000, b'{"model": 1e999999}', b'{"max_tokens": ' + b"9" * 5000 + b"}",
@@ -382,11 +382,11 @@ def test_damaged_json(gateway: ServerHandle) -> None:
         for _ in range(count(30)):
             data, how = _damage(rng, encode(body))
             cases.append(Case("json", f"{path} {how}", surface, path=path, headers=_auth(), body=data))
-    run(gateway, cases)
+    run(gwc_gateway, cases)
     assert_no_problems("json")
 
 
-def test_headers(gateway: ServerHandle) -> None:
+def test_headers(gwc_gateway: ServerHandle) -> None:
     rng = random.Random(f"{SEED}-headers")
     variants: list[tuple[str, dict[str, str]]] = [
         ("no auth", {"authorization": ""}), ("basic auth", {"authorization": "Basic dXNlcjpwYXNz"}),
@@ -432,11 +432,11 @@ def test_headers(gateway: ServerHandle) -> None:
         surface = next((s for s, p, _ in ENDPOINTS if path.startswith(p.split("/v")[0] + "/")), None)
         cases.append(Case("headers", f"{method} {path}", surface if path != "/_admin/ledger" else None,
                           method=method, path=path, headers=_auth(), body=b"{}"))
-    run(gateway, cases)
+    run(gwc_gateway, cases)
     assert_no_problems("headers")
 
 
-def test_http_framing(gateway: ServerHandle) -> None:
+def test_http_framing(gwc_gateway: ServerHandle) -> None:
     rng = random.Random(f"{SEED}-framing")
 
     def chunked(body: bytes, size: int = 50) -> bytes:
@@ -446,7 +446,7 @@ def test_http_framing(gateway: ServerHandle) -> None:
     te = "transfer-encoding: chunked"
 
     def req(p: str, b: bytes, framing: str | None = None, **options: str) -> bytes:
-        return request_bytes(gateway, p, b, framing=framing, **options)
+        return request_bytes(gwc_gateway, p, b, framing=framing, **options)
 
     templates: list[tuple[str, Any]] = [
         ("length shorter than the body", lambda p, b: req(p, b, f"content-length: {len(b) // 2}")),
@@ -477,11 +477,11 @@ def test_http_framing(gateway: ServerHandle) -> None:
         what, make = rng.choice(templates)
         cases.append(Case("framing", f"#{index} {what} on {path}", surface, path=path,
                           raw=make(path, encode(body))))
-    run(gateway, cases, parallel=16)
+    run(gwc_gateway, cases, parallel=16)
     assert_no_problems("framing")
 
 
-def test_slow_bodies(gateway: ServerHandle) -> None:
+def test_slow_bodies(gwc_gateway: ServerHandle) -> None:
     """Stalls and trickles, all at once: each must be answered by the body deadline."""
     rng = random.Random(f"{SEED}-slow")
     surface, path, body = ENDPOINTS[0]
@@ -490,20 +490,21 @@ def test_slow_bodies(gateway: ServerHandle) -> None:
     for index in range(count(12)):
         kind = rng.choice(["stall after the head", "stall mid-body", "trickle", "endless chunk"])
         if kind == "stall after the head":
-            raw = request_bytes(gateway, path, b"", framing=f"content-length: {len(data)}")
+            raw = request_bytes(gwc_gateway, path, b"", framing=f"content-length: {len(data)}")
         elif kind == "stall mid-body":
-            raw = request_bytes(gateway, path, data[: len(data) // 2],
+            raw = request_bytes(gwc_gateway, path, data[: len(data) // 2],
                                 framing=f"content-length: {len(data)}")
         elif kind == "endless chunk":
-            raw = request_bytes(gateway, path, b"ffff\r\n" + data, framing="transfer-encoding: chunked")
+            raw = request_bytes(gwc_gateway, path, b"ffff\r\n" + data, framing="transfer-encoding: chunked")
         else:
-            raw = request_bytes(gateway, path, data)
+            raw = request_bytes(gwc_gateway, path, data)
         cases.append((Case("slow", f"#{index} {kind}", surface, path=path, raw=raw), kind))
 
     def one(pair: tuple[Case, str]) -> None:
         case, kind = pair
         assert case.raw is not None
-        status, headers, answer = raw_exchange(gateway, case.raw, pause=0.25 if kind == "trickle" else 0.0)
+        status, headers, answer = raw_exchange(gwc_gateway, case.raw,
+                                               pause=0.25 if kind == "trickle" else 0.0)
         FIGURES.record(case, status, judge(case, status, headers, answer))
 
     with ThreadPoolExecutor(len(cases)) as pool:
@@ -511,9 +512,9 @@ def test_slow_bodies(gateway: ServerHandle) -> None:
     assert_no_problems("slow")
 
 
-def test_afterwards_every_surface_still_serves(gateway: ServerHandle) -> None:
+def test_afterwards_every_surface_still_serves(gwc_gateway: ServerHandle) -> None:
     with httpx.Client(timeout=30) as client:
-        assert_every_surface_serves(client, gateway.url, TOKEN, f"{FIGURES.requests} bad requests")
+        assert_every_surface_serves(client, gwc_gateway.url, TOKEN, f"{FIGURES.requests} bad requests")
     report_figures()
 
 

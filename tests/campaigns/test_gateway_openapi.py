@@ -65,7 +65,7 @@ _SERVER = ServerHandle(create_gateway(GatewayConfig(tokens={TOKEN: "openapi"})),
 
 
 @pytest.fixture(scope="module", autouse=True)
-def gateway() -> Iterator[ServerHandle]:
+def gwc_gateway() -> Iterator[ServerHandle]:
     _SERVER.start()
     yield _SERVER
     _SERVER.stop()

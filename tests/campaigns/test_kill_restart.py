@@ -129,7 +129,7 @@ def _kill_while_creating(tables: Path, engine: str) -> bool:
     return caught
 
 
-@pytest.mark.parametrize("engine", ["deltalake", pytest.param("spark", marks=pytest.mark.spark)])
+@pytest.mark.parametrize("engine", ["deltalake", pytest.param("spark", marks=pytest.mark.gwc_spark)])
 @pytest.mark.timeout(1800)
 def test_every_acknowledged_record_survives_sigkill_exactly_once(engine: str, tmp_path: Path) -> None:
     tables = tmp_path / "tables"

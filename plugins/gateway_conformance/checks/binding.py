@@ -1,15 +1,15 @@
 """Tests bind to check IDs: the ``check`` marker, its validation at collection, ``check_id(item)``.
 
-A conformance test says which requirement it enforces with ``@pytest.mark.check("<id>")``;
+A conformance test says which requirement it enforces with ``@pytest.mark.gwc_check("<id>")``;
 the ID is never derived from the function's name, so renaming a test changes nothing a
 report or ``diff`` sees. At collection (before ``-k``/``-m`` deselect anything) every test
 of the shipped suite, and of any module where one test binds to an ID, must bind to an ID of
-the catalogue or be marked ``self_check`` (a test of the suite itself, never reported); two
+the catalogue or be marked ``gwc_self_check`` (a test of the suite itself, never reported); two
 test functions may not share an ID (parametrized
 cases of one function are variants of it). Any problem stops the run with one line per
 problem naming the test and the fix.
 
-The same marker, on a parameter (``pytest.param(..., marks=pytest.mark.check(agent=...))``),
+The same marker, on a parameter (``pytest.param(..., marks=pytest.mark.gwc_check(agent=...))``),
 says which agent or surface that case is for, and ``config=`` which agent configuration
 (documented / generated) it ran. Which agents a case is filed under, first rule that applies:
 
@@ -39,11 +39,12 @@ from gateway_conformance.checks.agents import agent_name, agent_surfaces
 from gateway_conformance.checks.registry import SURFACES, Catalogue, Check, load
 from gateway_conformance.resources import suite_dir
 
-MARKER = "check"
+MARKER = "gwc_check"
 # A test of the suite itself (plugin.py registers the marker and skips it against external targets).
-SELF_TEST = "self_check"
+SELF_TEST = "gwc_self_check"
 MARKERS = {
-    MARKER: "check(id=None, *, agent=None, surface=None, config=None): the catalogue ID of the requirement "
+    MARKER: "gwc_check(id=None, *, agent=None, surface=None, config=None): the catalogue ID of the "
+            "requirement "
             "this test enforces (gateway_conformance/checks/*.toml); on a parameter, the agent or surface "
             "that case is for and the agent configuration (documented | generated) it ran",
 }
@@ -76,7 +77,7 @@ def _fields(item: pytest.Item) -> dict[str, Any]:
 
 
 def check_id(item: pytest.Item) -> str | None:
-    """The catalogue ID a collected test binds to (``@pytest.mark.check("<id>")``), or None."""
+    """The catalogue ID a collected test binds to (``@pytest.mark.gwc_check("<id>")``), or None."""
     value = _fields(item).get("id")
     return str(value) if value else None
 
@@ -163,11 +164,11 @@ def _agents_for(item: pytest.Item, check: Check, fields: dict[str, Any],
     if len(check.surfaces) == 1:
         return check.agents or check.surfaces, variant, "check"
     raise _Unfiled(f"{check.id} is about {', '.join(check.surfaces)}: parametrize by `surface` or `agent`, "
-                   f"or mark each case with pytest.mark.check(agent=...)")
+                   f"or mark each case with pytest.mark.gwc_check(agent=...)")
 
 
 # Where a check can run, as the markers the plugin's skip logic reads (plugin.py, upstream fixtures).
-_RUNS_MARKER = {"embedded": "mock_only", "upstream": "upstream"}
+_RUNS_MARKER = {"embedded": "gwc_mock_only", "upstream": "gwc_upstream"}
 
 
 def _reconcile_runs(item: pytest.Item, check: Check) -> str | None:
@@ -215,12 +216,13 @@ class Binding:
             cid = fields.get("id")
             if self_test:
                 if cid:
-                    problems.append(f"{item.nodeid}: a self_check is not a check; drop its check ID {cid!r}")
+                    problems.append(f"{item.nodeid}: a gwc_self_check is not a check; "
+                                    f"drop its check ID {cid!r}")
                 continue
             if not cid:
                 if _in(item.path, suite) or item.path in conformance_modules:
-                    problems.append(f"{item.nodeid}: binds to no check: add @pytest.mark.check(\"<id>\") "
-                                    f"with an ID from checks/*.toml, or mark it self_check")
+                    problems.append(f"{item.nodeid}: binds to no check: add @pytest.mark.gwc_check(\"<id>\") "
+                                    f"with an ID from checks/*.toml, or mark it gwc_self_check")
                 continue
             check = cat.get(str(cid))
             if check is None:

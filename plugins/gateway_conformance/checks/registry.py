@@ -251,7 +251,8 @@ def load(data_dir: Path = DATA_DIR, agents: Mapping[str, str] | None = None) -> 
         checks.append(Check(
             id=check_id, requirement=requirement, level=level,  # type: ignore[arg-type]
             source=sources[source_key], quote=_str(where, table, "quote"), surfaces=surfaces,
-            agents=filed, runs=_choice(where, str(table.get("runs", defaults.get("runs", "any"))),  # type: ignore[arg-type]
+            agents=filed, runs=_choice(where, str(table.get("runs", defaults.get("runs", "any"))),
+                                        # type: ignore[arg-type]
                                        RUNS, "runs"),
             profiles=member_of, tier=_choice(where, tier, TIERS, "tier"),  # type: ignore[arg-type]
             file=file))

@@ -30,10 +30,10 @@ the agents whose column it is filed under, the profiles it belongs to and where 
 
 ## How tests bind to checks
 
-A test of the suite says which requirement it enforces with `@pytest.mark.check("<id>")`; a
-test of the suite's own data or of the mock's steering is `@pytest.mark.self_check` and never
+A test of the suite says which requirement it enforces with `@pytest.mark.gwc_check("<id>")`; a
+test of the suite's own data or of the mock's steering is `@pytest.mark.gwc_self_check` and never
 appears in a report. At collection, a test without an ID, an unknown ID, two test functions
-with one ID, or a `mock_only`/`upstream` marker that contradicts the check's *runs* stop the
+with one ID, or a `gwc_mock_only`/`upstream` marker that contradicts the check's *runs* stop the
 run with one line each. A check's *runs* adds the marker the skip logic reads. Requirements
 checked twice were folded into one check: for example the SDKs' typed errors for 401, 403 and
 404 follow from the status alone, so "unknown model" is checked once per surface on the wire

@@ -2,7 +2,7 @@
 
 What a person reads first when the run ends: each profile's verdict, then each agent's
 passed / failed / expected failures / skipped, with the skip (and expected-failure) reasons
-grouped so that 150 identical "mock_only" skips read as one line with a count. It reads the
+grouped so that 150 identical "gwc_mock_only" skips read as one line with a count. It reads the
 run's own test reports, so it needs no results file.
 """
 

@@ -196,7 +196,8 @@ def _fill_point(draw: st.DrawFn, point: object, kind: str, out_of_range: bool) -
     if kind == "summary":
         point.sum = draw(_floats())  # type: ignore[attr-defined]
         for _ in range(draw(st.integers(0, 3))):
-            point.quantile_values.add(quantile=draw(_floats()), value=draw(_floats()))  # type: ignore[attr-defined]
+            point.quantile_values.add(quantile=draw(_floats()),
+                                      value=draw(_floats()))  # type: ignore[attr-defined]
         return
     for optional in ("sum", "min", "max"):
         if draw(st.booleans()):

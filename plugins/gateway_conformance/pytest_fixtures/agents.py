@@ -31,10 +31,10 @@ __all__ = [
     "AgentResult",
     "AgentRunner",
     "CompatCell",
-    "agent_sink",
-    "compat_matrix",
+    "gwc_agent_sink",
+    "gwc_compat_matrix",
+    "gwc_run_agent",
     "print_compat_matrix",
-    "run_agent",
 ]
 
 # The variable the runner puts the token in for the renderers (set per test, then removed).
@@ -113,10 +113,11 @@ class AgentRunner:
 
 
 @pytest.fixture(scope="session")
-def agent_sink(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-               gateway_token: Secret) -> Iterator[SinkHandle]:
+def gwc_agent_sink(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+               gwc_gateway_token: Secret) -> Iterator[SinkHandle]:
     """An OTLP sink with its own Delta tables that accepts the gateway's token."""
-    handle = start_sink(tmp_path_factory.mktemp("agent-delta"), TELEMETRY_PREFIX, [gateway_token.reveal()],
+    handle = start_sink(tmp_path_factory.mktemp("agent-delta"), TELEMETRY_PREFIX,
+                        [gwc_gateway_token.reveal()],
                         engine=request.config.getoption("delta_engine"),
                         catalog=TELEMETRY_CATALOG, schema=TELEMETRY_SCHEMA)
     yield handle
@@ -124,18 +125,18 @@ def agent_sink(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
 
 
 @pytest.fixture
-def run_agent(request: pytest.FixtureRequest, gateway_token: Secret, monkeypatch: pytest.MonkeyPatch,
+def gwc_run_agent(request: pytest.FixtureRequest, gwc_gateway_token: Secret, monkeypatch: pytest.MonkeyPatch,
               tmp_path_factory: pytest.TempPathFactory) -> AgentRunner:
     """``run_agent("codex", "prompt", version=None, as_documented=False, telemetry=False,
     allow_tools=False, token=None, workdir=None)`` -> :class:`AgentResult`."""
     external = request.config.getoption("gateway_url")
-    gateway_url = external or request.getfixturevalue("gateway").url
+    gateway_url = external or request.getfixturevalue("gwc_gateway").url
 
     def workspace_url() -> str:
         external_workspace = request.config.getoption("workspace_url")
-        return external_workspace or request.getfixturevalue("agent_sink").workspace_url
+        return external_workspace or request.getfixturevalue("gwc_agent_sink").workspace_url
 
-    return AgentRunner(gateway_url=gateway_url, token=gateway_token, workspace_url=workspace_url,
+    return AgentRunner(gateway_url=gateway_url, token=gwc_gateway_token, workspace_url=workspace_url,
                        tmp_path_factory=tmp_path_factory, monkeypatch=monkeypatch)
 
 
@@ -152,7 +153,7 @@ class CompatCell:
 
 
 @pytest.fixture(scope="session")
-def compat_matrix(request: pytest.FixtureRequest) -> list[CompatCell]:
+def gwc_compat_matrix(request: pytest.FixtureRequest) -> list[CompatCell]:
     """Append a :class:`CompatCell` per matrix test; printed at the end of the run."""
     return request.config.stash.setdefault(_MATRIX_KEY, [])
 

@@ -33,16 +33,16 @@ from gateway_conformance.target import external_token, target_of
 __all__ = [
     "LEFTOVERS_MARKER",
     "RunningGateway",
-    "clean_gateway",
-    "gateway",
-    "gateway_clock",
-    "gateway_faults",
-    "gateway_ledger",
-    "gateway_policy",
-    "gateway_restricted_token",
-    "gateway_script",
-    "gateway_token",
-    "gateway_urls",
+    "gwc_clean_gateway",
+    "gwc_gateway",
+    "gwc_gateway_clock",
+    "gwc_gateway_faults",
+    "gwc_gateway_ledger",
+    "gwc_gateway_policy",
+    "gwc_gateway_restricted_token",
+    "gwc_gateway_script",
+    "gwc_gateway_token",
+    "gwc_gateway_urls",
 ]
 
 IDENTITY = "conformance"
@@ -86,7 +86,7 @@ def _external_url(config: pytest.Config) -> str | None:
 
 
 @pytest.fixture(scope="session")
-def gateway(request: pytest.FixtureRequest) -> Iterator[RunningGateway]:
+def gwc_gateway(request: pytest.FixtureRequest) -> Iterator[RunningGateway]:
     """The embedded mock, started once per session (skips against an external target)."""
     if _external_url(request.config):
         pytest.skip("needs the embedded mock's internals; running against --gateway-url")
@@ -100,31 +100,31 @@ def gateway(request: pytest.FixtureRequest) -> Iterator[RunningGateway]:
 
 
 @pytest.fixture(scope="session")
-def gateway_urls(request: pytest.FixtureRequest) -> dict[str, str]:
+def gwc_gateway_urls(request: pytest.FixtureRequest) -> dict[str, str]:
     """Base URL per surface name (``anthropic``, ``openai``, ``cursor``, ``gemini``)."""
     target = target_of(request.config)
     if target.external:
         return {s.name: target.surface_url(s.name) for s in default_surfaces()}
-    return request.getfixturevalue("gateway").urls
+    return request.getfixturevalue("gwc_gateway").urls
 
 
 @pytest.fixture(scope="session")
-def gateway_token(request: pytest.FixtureRequest) -> Secret:
+def gwc_gateway_token(request: pytest.FixtureRequest) -> Secret:
     """A token the target accepts for every model (from the profile's ``token_env`` or
     ``--token-env`` when external)."""
     if _external_url(request.config):
         return external_token(request.config)
-    return request.getfixturevalue("gateway").token
+    return request.getfixturevalue("gwc_gateway").token
 
 
 @pytest.fixture(scope="session")
-def gateway_restricted_token(gateway: RunningGateway) -> Secret:
+def gwc_gateway_restricted_token(gwc_gateway: RunningGateway) -> Secret:
     """A token allowed only :data:`RESTRICTED_MODELS`: the way to provoke a 403."""
-    return gateway.restricted_token
+    return gwc_gateway.restricted_token
 
 
 #: Marks a test that leaves scripted turns or faults unused on purpose.
-LEFTOVERS_MARKER = "gateway_allow_leftovers"
+LEFTOVERS_MARKER = "gwc_allow_leftovers"
 #: Set by the plugin when a test's setup or call failed or skipped: its leftovers are no news then.
 TEST_FAILED = pytest.StashKey[bool]()
 
@@ -146,47 +146,47 @@ def leftovers(core: Gateway) -> str | None:
 
 
 @pytest.fixture
-def clean_gateway(request: pytest.FixtureRequest, gateway: RunningGateway) -> Iterator[Gateway]:
+def gwc_clean_gateway(request: pytest.FixtureRequest, gwc_gateway: RunningGateway) -> Iterator[Gateway]:
     """The mock's core, reset before and after the test. A scripted turn or fault still
-    queued when a passing test ends fails it, listed (unless marked ``gateway_allow_leftovers``)."""
-    gateway.core.reset()
-    yield gateway.core
+    queued when a passing test ends fails it, listed (unless marked ``gwc_allow_leftovers``)."""
+    gwc_gateway.core.reset()
+    yield gwc_gateway.core
     node = request.node
     strict = not (node.get_closest_marker(LEFTOVERS_MARKER) or node.stash.get(TEST_FAILED, False))
-    message = leftovers(gateway.core) if strict else None
-    gateway.core.reset()
+    message = leftovers(gwc_gateway.core) if strict else None
+    gwc_gateway.core.reset()
     if message:
         pytest.fail(message, pytrace=False)
 
 
 @pytest.fixture
-def gateway_script(clean_gateway: Gateway) -> ScriptedResponder:
+def gwc_gateway_script(gwc_clean_gateway: Gateway) -> ScriptedResponder:
     """Queue the next replies: ``.text(...)``, ``.tool_call(...)``, ``.error(status)``."""
-    return clean_gateway.script
+    return gwc_clean_gateway.script
 
 
 @pytest.fixture
-def gateway_faults(clean_gateway: Gateway) -> FaultQueue:
+def gwc_gateway_faults(gwc_clean_gateway: Gateway) -> FaultQueue:
     """Queue faults for the next matching requests, e.g. ``.inject(cut_after_events=3)``.
 
     Each fault fires once, on the first request it matches.
     """
-    return clean_gateway.faults
+    return gwc_clean_gateway.faults
 
 
 @pytest.fixture
-def gateway_ledger(clean_gateway: Gateway) -> Ledger:
+def gwc_gateway_ledger(gwc_clean_gateway: Gateway) -> Ledger:
     """This test's usage records (the ledger is emptied when the test starts)."""
-    return clean_gateway.ledger
+    return gwc_clean_gateway.ledger
 
 
 @pytest.fixture
-def gateway_policy(clean_gateway: Gateway) -> Policy:
+def gwc_gateway_policy(gwc_clean_gateway: Gateway) -> Policy:
     """Change limits or permissions for this test: ``.set_limits(qpm=1)``, ``.allow(identity, models)``."""
-    return clean_gateway.policy
+    return gwc_clean_gateway.policy
 
 
 @pytest.fixture
-def gateway_clock(gateway: RunningGateway, clean_gateway: Gateway) -> ManualClock:
+def gwc_gateway_clock(gwc_gateway: RunningGateway, gwc_clean_gateway: Gateway) -> ManualClock:
     """The rate limiter's clock: ``.advance(seconds)`` clears windows without sleeping."""
-    return gateway.clock
+    return gwc_gateway.clock

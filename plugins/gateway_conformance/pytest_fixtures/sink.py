@@ -20,7 +20,8 @@ from gateway_conformance.secret import Secret
 from gateway_conformance.tables.writer import TableName
 from gateway_conformance.target import external_token, target_of
 
-__all__ = ["OtlpUrls", "delta_rows", "otlp_sink", "otlp_tables", "otlp_token", "otlp_urls"]
+__all__ = ["OtlpUrls", "gwc_delta_rows", "gwc_otlp_sink", "gwc_otlp_tables", "gwc_otlp_token",
+           "gwc_otlp_urls"]
 
 
 
@@ -58,7 +59,7 @@ def _no_embedded_sink(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def otlp_token(request: pytest.FixtureRequest) -> Secret:
+def gwc_otlp_token(request: pytest.FixtureRequest) -> Secret:
     """The bearer token: from the profile's ``[otlp] token_env`` (else the gateway's token
     variable) for an external target, else a fresh random one."""
     if _external_workspace(request.config):
@@ -67,7 +68,7 @@ def otlp_token(request: pytest.FixtureRequest) -> Secret:
 
 
 @pytest.fixture(scope="session")
-def otlp_tables(request: pytest.FixtureRequest) -> dict[Signal, TableName]:
+def gwc_otlp_tables(request: pytest.FixtureRequest) -> dict[Signal, TableName]:
     """The documented tables: ``<--uc-catalog>.<--uc-schema>.<--table-prefix>_otel_{metrics,logs,spans}``."""
     option = request.config.getoption
     return {signal: signal_table(signal, option("uc_catalog"), option("uc_schema"), option("table_prefix"))
@@ -75,37 +76,37 @@ def otlp_tables(request: pytest.FixtureRequest) -> dict[Signal, TableName]:
 
 
 @pytest.fixture(scope="session")
-def otlp_sink(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-              otlp_token: Secret) -> Iterator[SinkHandle]:
+def gwc_otlp_sink(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+              gwc_otlp_token: Secret) -> Iterator[SinkHandle]:
     """The embedded sink (engine from ``--delta-engine``) with the prefix's three tables."""
     _no_embedded_sink(request.config)
     engine = request.config.getoption("delta_engine")
-    engine_opts = {"spark": request.getfixturevalue("spark")} if engine == "spark" else {}
+    engine_opts = {"spark": request.getfixturevalue("gwc_spark")} if engine == "spark" else {}
     option = request.config.getoption
     handle = start_sink(tmp_path_factory.mktemp("delta-tables"), option("table_prefix"),
-                        [otlp_token.reveal()], engine=engine, catalog=option("uc_catalog"),
+                        [gwc_otlp_token.reveal()], engine=engine, catalog=option("uc_catalog"),
                         schema=option("uc_schema"), **engine_opts)
     yield handle
     handle.stop()
 
 
 @pytest.fixture(scope="session")
-def otlp_urls(request: pytest.FixtureRequest) -> OtlpUrls:
+def gwc_otlp_urls(request: pytest.FixtureRequest) -> OtlpUrls:
     """Endpoint URLs of the target: the external ``--workspace-url`` or the embedded sink."""
     external = _external_workspace(request.config)
     if external:
         return OtlpUrls.under(external)
     _no_embedded_sink(request.config)
-    sink: SinkHandle = request.getfixturevalue("otlp_sink")
+    sink: SinkHandle = request.getfixturevalue("gwc_otlp_sink")
     return OtlpUrls.under(sink.workspace_url)
 
 
 @pytest.fixture(scope="session")
-def delta_rows(otlp_sink: SinkHandle) -> Callable[[TableName | str], list[dict]]:
+def gwc_delta_rows(gwc_otlp_sink: SinkHandle) -> Callable[[TableName | str], list[dict]]:
     """``delta_rows(table)``: every row of a sink table, as dicts, read back from Delta."""
 
     def read(table: TableName | str) -> list[dict]:
         name = table if isinstance(table, TableName) else TableName.parse(table)
-        return otlp_sink.writer.read(name).to_pylist()
+        return gwc_otlp_sink.writer.read(name).to_pylist()
 
     return read

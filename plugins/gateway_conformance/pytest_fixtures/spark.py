@@ -18,7 +18,7 @@ import pytest
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["local_spark", "spark"]
+__all__ = ["gwc_local_spark", "gwc_spark"]
 
 
 def _missing_engine() -> str | None:
@@ -32,7 +32,8 @@ def _missing_engine() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def spark(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
+def gwc_spark(request: pytest.FixtureRequest,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     """The test session's SparkSession: local ``local[2]`` with delta-spark, or ``--spark-remote``."""
     remote = request.config.getoption("spark_remote")
     if remote is None and (reason := _missing_engine()):
@@ -51,10 +52,10 @@ def spark(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 
 @pytest.fixture(scope="session")
-def local_spark(spark: SparkSession) -> SparkSession:
+def gwc_local_spark(gwc_spark: SparkSession) -> SparkSession:
     """The session, for tests that need the driver's files or JVM: skipped under Spark Connect."""
     from gateway_conformance.tables.spark import is_connect
 
-    if is_connect(spark):
+    if is_connect(gwc_spark):
         pytest.skip("needs a local Spark session (files shared with delta-rs, its JVM); --spark-remote is on")
-    return spark
+    return gwc_spark

@@ -21,9 +21,9 @@ from gateway_conformance.secret import Secret
 from gateway_conformance.target import Target, target_of
 from gateway_conformance.upstream.admin import UpstreamAdmin
 
-__all__ = ["upstream"]
+__all__ = ["gwc_upstream"]
 
-MARKER = "upstream"
+MARKER = "gwc_upstream"
 SKIP_REASON = ("upstream: needs the mock as the gateway's provider; add an [upstream] table "
                "(url, admin_token_env) to the target profile")
 
@@ -45,19 +45,19 @@ def _admin_token(gateway: Any) -> Secret:
 
 
 @pytest.fixture(scope="session")
-def upstream(request: pytest.FixtureRequest, target: Target) -> Iterator[UpstreamAdmin]:
+def gwc_upstream(request: pytest.FixtureRequest, gwc_target: Target) -> Iterator[UpstreamAdmin]:
     """The admin client of the provider behind the gateway under test."""
-    profile = target.upstream
+    profile = gwc_target.upstream
     if profile is not None:
         token = os.environ.get(profile.admin_token_env)
         if not token:
             pytest.fail(f"upstream mode: set the upstream's admin token in ${profile.admin_token_env} "
                         f"(named by [upstream] admin_token_env)", pytrace=False)
         admin = UpstreamAdmin(profile.url, Secret(token))
-    elif target.external:
+    elif gwc_target.external:
         pytest.skip(SKIP_REASON)
     else:
-        gateway = request.getfixturevalue("gateway")
+        gateway = request.getfixturevalue("gwc_gateway")
         admin = UpstreamAdmin(gateway.url, _admin_token(gateway))
     yield admin
     admin.close()

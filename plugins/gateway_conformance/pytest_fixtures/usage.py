@@ -1,7 +1,7 @@
 """Fixtures for the gateway's usage and inference tables, embedded or on an external workspace.
 
 Embedded, the session's mock writes both tables through the ``--delta-engine`` writer into a
-temporary folder (see :func:`usage_recorder`), and a reader flushes the recorder before it
+temporary folder (see :func:`gwc_usage_recorder`), and a reader flushes the recorder before it
 reads, so a check sees every request it sent. Against an external target the tables are read
 through Spark Connect (``--spark-remote``); without it the checks are skipped with that reason.
 
@@ -22,7 +22,7 @@ import pytest
 from gateway_conformance.gateway.usage.recorder import UsageRecorder, UsageTables
 from gateway_conformance.gateway.usage.tags import SUITE_TAG
 
-__all__ = ["UsageReader", "add_usage_options", "usage_reader", "usage_recorder", "usage_tag"]
+__all__ = ["UsageReader", "add_usage_options", "gwc_usage_reader", "gwc_usage_recorder", "gwc_usage_tag"]
 
 #: The tag key a check stamps on its requests to find their rows again.
 CHECK_TAG = SUITE_TAG
@@ -72,14 +72,14 @@ def spark_tagged_rows(spark: Any, table: str, tag: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="session")
-def usage_recorder(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+def gwc_usage_recorder(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
                    ) -> Iterator[UsageRecorder]:
     """The embedded mock's usage tables (engine from ``--delta-engine``), flushed and closed at the end."""
     from gateway_conformance.tables.engines import make_writer
 
-    gateway = request.getfixturevalue("gateway")
+    gateway = request.getfixturevalue("gwc_gateway")
     engine = request.config.getoption("delta_engine")
-    options = {"spark": request.getfixturevalue("spark")} if engine == "spark" else {}
+    options = {"spark": request.getfixturevalue("gwc_spark")} if engine == "spark" else {}
     writer = make_writer(engine, tmp_path_factory.mktemp("usage-tables"), **options)
     option = request.config.getoption
     tables = UsageTables.for_prefix(option("uc_catalog"), option("uc_schema"), option("table_prefix"))
@@ -92,11 +92,11 @@ def usage_recorder(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
 
 
 @pytest.fixture(scope="session")
-def usage_reader(request: pytest.FixtureRequest) -> UsageReader:
+def gwc_usage_reader(request: pytest.FixtureRequest) -> UsageReader:
     """Reads the usage/inference rows of a check, from the mock's tables or through Spark Connect."""
     option = request.config.getoption
     if not option("gateway_url"):
-        recorder: UsageRecorder = request.getfixturevalue("usage_recorder")
+        recorder: UsageRecorder = request.getfixturevalue("gwc_usage_recorder")
 
         def embedded(kind: Kind, tag: str) -> list[dict[str, Any]]:
             recorder.flush()
@@ -123,6 +123,6 @@ def usage_reader(request: pytest.FixtureRequest) -> UsageReader:
 
 
 @pytest.fixture
-def usage_tag() -> dict[str, str]:
+def gwc_usage_tag() -> dict[str, str]:
     """A fresh request-tags object for one check; its rows carry it, others' do not."""
     return {CHECK_TAG: uuid.uuid4().hex, "team": "platform"}

@@ -4,7 +4,7 @@
 only when ``--conformance-report`` or ``--conformance-html`` asks for output, so a plain run
 pays nothing.
 
-Only tests bound to the check catalogue are reported (``@pytest.mark.check("<id>")``, see
+Only tests bound to the check catalogue are reported (``@pytest.mark.gwc_check("<id>")``, see
 :mod:`gateway_conformance.checks.binding`, which also says which agents each case is filed
 under); self-tests and unbound tests never appear. A case filed under several agents (a
 surface check, whose surface several agents speak) gives one result per agent. A module

@@ -9,8 +9,8 @@
    admin routes (``[upstream] admin_token_env``), in the environment only;
 3. starts ``serve`` on the port of ``[upstream] url`` and the gateway's ``command``, waits
    until the gateway answers ``ready`` and reads its version with ``version``;
-4. runs ``pytest --conformance --target PROFILE``; checks marked ``mock_only`` or
-   ``self_check`` are not selected (they judge the mock's internals or the suite's own
+4. runs ``pytest --conformance --target PROFILE``; checks marked ``gwc_mock_only`` or
+   ``gwc_self_check`` are not selected (they judge the mock's internals or the suite's own
    data, never a gateway);
 5. keeps the results and both logs in ``artifacts/real-gateways/NAME/`` and prints, as its
    last line, ``NAME VERSION: N passed, M failed (E expected), S skipped,
@@ -52,7 +52,7 @@ START_TIMEOUT = 240.0  # LiteLLM takes ~45 s to start on a busy 2-core machine
 MAX_SKIPPED_SHARE = 0.10
 # The results and both processes' logs of the last run (CI keeps artifacts/).
 ARTIFACTS = Path("artifacts") / "real-gateways"
-DESELECT = "not mock_only and not self_check and not spark and not browser and not agents"
+DESELECT = "not gwc_mock_only and not gwc_self_check and not gwc_spark and not gwc_browser and not gwc_agents"
 
 
 class LaunchError(Exception):
