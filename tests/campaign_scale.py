@@ -1,4 +1,4 @@
-"""The size of the bounded campaigns under tests/campaigns (contract C6).
+"""The size of the bounded campaigns under tests/campaigns (contract C6), and their tally.
 
 ``GWC_CAMPAIGN_SCALE`` is a positive number multiplying every campaign's case count: unset
 or 1 is the CI size, ``./tasks fuzz`` and ``./tasks load`` run larger (e.g. 10). A value
@@ -9,6 +9,10 @@ nobody asked for.
 from __future__ import annotations
 
 import os
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -24,3 +28,34 @@ def campaign_scale() -> float:
     if not scale > 0:
         raise pytest.UsageError(f"{SCALE_ENV}={text!r} must be more than 0")
     return scale
+
+
+def count(base: int) -> int:
+    """A campaign's case count at this run's scale (at least one)."""
+    return max(1, round(base * campaign_scale()))
+
+
+@dataclass
+class Figures:
+    """What a bad-input campaign sent and got, shared by its client threads. ``excused`` are the
+    statuses >= 500 the protocol allows as an answer (the sink's 503 + Retry-After under load)."""
+
+    excused: frozenset[int] = frozenset()
+    requests: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+    over_500: int = 0
+    hangs: int = 0
+    problems: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, case: Any, status: int | None, problem: str | None) -> None:
+        """One answer (``status`` None: none came in time) to a case with ``family`` and ``what``."""
+        with self.lock:
+            self.requests += 1
+            if status is None:
+                self.hangs += 1
+            else:
+                self.statuses[status] += 1
+                self.over_500 += status >= 500 and status not in self.excused
+            if problem is not None:
+                self.problems.append(f"[{case.family}] {case.what}: {problem}")

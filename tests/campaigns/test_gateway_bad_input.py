@@ -34,9 +34,7 @@ import json
 import os
 import random
 import socket
-import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -46,7 +44,7 @@ from typing import Any
 import httpx
 import pytest
 
-from campaign_scale import campaign_scale
+from campaign_scale import Figures, campaign_scale, count
 from gateway_conformance.gateway.app import GatewayConfig, create_gateway
 from gateway_conformance.gateway.protocol import GatewayH11Protocol
 from gateway_conformance.server import ServerHandle
@@ -95,10 +93,6 @@ WRONG: list[Any] = [None, True, False, 0, -1, 1.5, 10**30, -(10**30), "", "x", "
                     [], [1], [None], {}, {"a": 1}, {"type": None}, [[[]]], 1e308, -0.0]
 
 
-def count(base: int) -> int:
-    return max(1, round(base * SCALE))
-
-
 @dataclass
 class Case:
     family: str
@@ -109,27 +103,6 @@ class Case:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     raw: bytes | None = None
-
-
-@dataclass
-class Figures:
-    requests: int = 0
-    statuses: Counter[int] = field(default_factory=Counter)
-    over_500: int = 0
-    hangs: int = 0
-    problems: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def record(self, case: Case, status: int | None, problem: str | None) -> None:
-        with self.lock:
-            self.requests += 1
-            if status is None:
-                self.hangs += 1
-            else:
-                self.statuses[status] += 1
-                self.over_500 += status >= 500
-            if problem is not None:
-                self.problems.append(f"[{case.family}] {case.what}: {problem}")
 
 
 FIGURES = Figures()

@@ -31,11 +31,9 @@ import gzip
 import json
 import os
 import random
-import threading
 import time
 import uuid
 import zlib
-from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -48,7 +46,7 @@ from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, given, settings
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-from campaign_scale import campaign_scale
+from campaign_scale import Figures, campaign_scale, count
 from gateway_conformance.otlp import strategies as otlp_st
 from gateway_conformance.otlp.decode import RESPONSE_TYPES, encode_json
 from gateway_conformance.otlp.protocol import UNPARSABLE_MESSAGE
@@ -79,10 +77,6 @@ CLIENTS = 4
 RAW_CLIENTS = 24
 
 
-def count(base: int) -> int:
-    return max(1, round(base * SCALE))
-
-
 @dataclass
 class Case:
     """One request: sent with httpx (``body`` + ``headers``) or as ``raw`` bytes on a socket."""
@@ -104,29 +98,7 @@ class Case:
         return sent if sent in (PROTOBUF, JSON) else PROTOBUF
 
 
-@dataclass
-class Figures:
-    requests: int = 0
-    statuses: Counter[int] = field(default_factory=Counter)
-    over_500: int = 0
-    hangs: int = 0
-    problems: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def record(self, case: Case, status: int | None, problem: str | None) -> None:
-        with self.lock:
-            self.requests += 1
-            if status is None:
-                self.hangs += 1
-            else:
-                self.statuses[status] += 1
-                if status >= 500 and status != 503:
-                    self.over_500 += 1
-            if problem is not None:
-                self.problems.append(f"[{case.family}] {case.what}: {problem}")
-
-
-FIGURES = Figures()
+FIGURES = Figures(excused=frozenset({503}))
 
 
 def judge(case: Case, status: int | None, headers: dict[str, str], body: bytes) -> str | None:
