@@ -71,26 +71,6 @@ def error_message(answer: Answer) -> str:
     return str(error.get("message", "")) if isinstance(error, dict) else ""
 
 
-@pytest.fixture(params=AGENTS)
-def agent(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture
-def surface(agent: str) -> str:
-    return AGENT_SURFACES[agent]
-
-
-@pytest.fixture
-def client(gwc_remote_clients: dict[str, RemoteClient], surface: str) -> RemoteClient:
-    return gwc_remote_clients[surface]
-
-
-@pytest.fixture
-def model(gwc_target: Target, agent: str) -> str:
-    return gwc_target.model(agent)
-
-
 @pytest.mark.gwc_check("gateway.generate.json-grammar")
 def test_json_grammar(client: RemoteClient, surface: str, model: str) -> None:
     answer = ask(client, surface, model, SHORT_PROMPT, stream=False)

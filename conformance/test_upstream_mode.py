@@ -20,18 +20,15 @@ import pytest
 
 from gateway_conformance.gateway.markers import new_marker
 from gateway_conformance.remote import Answer, RemoteClient, RemoteError
-from gateway_conformance.target import AGENT_SURFACES, Target
 from gateway_conformance.upstream import timing, wire
 from gateway_conformance.upstream.admin import UpstreamAdmin, received
 
 pytestmark = pytest.mark.gwc_upstream
 
-AGENTS = [pytest.param(agent, id=agent) for agent in AGENT_SURFACES]
-# The headers each agent sends that its provider reads (recorded in fixtures/agents/*/cassettes),
-# plus one custom header: a gateway must not filter what it does not know.
-# What the agents of each surface send that a gateway must pass on (Claude Code's protocol and
-# session headers, Codex's session and originator, Gemini CLI's client header). Keyed by surface,
-# so an agent folder added for a surface is judged with the headers its surface's clients send.
+# The headers the agents of each surface send that their provider reads (recorded in
+# fixtures/agents/*/cassettes: Claude Code's protocol and session headers, Codex's session and
+# originator, Gemini CLI's client header), plus one custom header: a gateway must not filter what
+# it does not know. Keyed by surface, so a new agent folder is judged with its surface's headers.
 SURFACE_HEADERS: dict[str, dict[str, str]] = {
     "anthropic": {"anthropic-version": "2023-06-01",
                   "anthropic-beta": "claude-code-20250219,interleaved-thinking-2025-05-14",
@@ -49,26 +46,6 @@ CONCURRENT = 4
 PACED_WORDS = 40
 PACE_SECONDS = 0.05
 _TAGGED = re.compile(r"(s[0-9a-f]{6})x(\d{2})")
-
-
-@pytest.fixture(params=AGENTS)
-def agent(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture
-def surface(agent: str) -> str:
-    return AGENT_SURFACES[agent]
-
-
-@pytest.fixture
-def client(gwc_remote_clients: dict[str, RemoteClient], surface: str) -> RemoteClient:
-    return gwc_remote_clients[surface]
-
-
-@pytest.fixture
-def model(gwc_target: Target, agent: str) -> str:
-    return gwc_target.model(agent)
 
 
 def send(client: RemoteClient, surface: str, model: str, prompt: str, *, stream: bool = False,
