@@ -19,7 +19,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "plugins" / "gateway_conformance"
 DOC = ROOT / "docs" / "architecture.md"
 _ROW = re.compile(r"^\|\s*(\d+)\s*\|\s*([^|]+?)\s*\|\s*([^|]+?)\s*\|\s*(yes|no)\s*\|\s*$")
-_EXCEPTION = re.compile(r"^- `([\w/]+\.py)` → `(\w+)`")
 
 
 @dataclass(frozen=True)
@@ -40,12 +39,6 @@ def layers() -> list[Layer]:
             names = frozenset(re.findall(r"`(\w+)`", parts))
             found.append(Layer(int(number), name, names, independent == "yes"))
     return found
-
-
-def known_exceptions() -> set[tuple[str, str]]:
-    """(file under plugins/gateway_conformance/, imported part) pairs the page lists as debts."""
-    return {match.groups() for line in DOC.read_text(encoding="utf-8").splitlines()
-            if (match := _EXCEPTION.match(line))}
 
 
 def parts_on_disk() -> set[str]:
@@ -91,13 +84,10 @@ def test_imports_run_only_down_the_layers(part: str) -> None:
         pytest.fail(f"{part} is in no layer of {DOC.name} (see test_the_table_names_every_part_once)")
     mine = layer_of[part]
     wrong = []
-    allowed = known_exceptions()
     for file, line, target in imports_of(part):
         theirs = layer_of.get(target)
         if theirs is None:
             continue  # reported by test_the_table_names_every_part_once
-        if (str(Path(file).relative_to("plugins/gateway_conformance")), target) in allowed:
-            continue
         if theirs.number > mine.number:
             wrong.append(f"{file}:{line} imports {target} (layer {theirs.number}, {theirs.name}) "
                          f"from layer {mine.number} ({mine.name})")
