@@ -43,6 +43,13 @@ def _bind(sock: socket.socket, host: str, port: int) -> None:
         raise BindError(code, f"cannot listen on {host}:{port}: {reason}; {fix}") from None
 
 
+#: How long an idle keep-alive connection stays open. Longer than clients keep idle pooled
+#: connections (httpx: 5 s), so the client always lets go first: with both at uvicorn's 5 s
+#: default, a request sent on a pooled connection just as the server closes it fails with
+#: "connection reset by peer" (seen under load in the streaming checks and the sink's load run).
+KEEP_ALIVE_SECONDS = 30.0
+
+
 class ServerHandle:
     """A running uvicorn server; a context manager that stops it on exit."""
 
@@ -55,7 +62,8 @@ class ServerHandle:
         _bind(self._sock, host, port)
         self.host, self.port = self._sock.getsockname()[:2]
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                                timeout_graceful_shutdown=5, ws="none", http=http)
+                                timeout_graceful_shutdown=5, ws="none", http=http,
+                                timeout_keep_alive=KEEP_ALIVE_SECONDS)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
                                         name=f"{name}-server", daemon=True)
