@@ -163,8 +163,8 @@ def test_in_a_check_it_is_a_one_line_failure_not_a_traceback(pytester: pytest.Py
     pytester.makepyfile(test_unreachable=textwrap.dedent("""
         from gateway_conformance.remote import RemoteClient
 
-        def test_listing(remote_clients):
-            remote_clients["anthropic"].request("GET", "/v1/models")
+        def test_listing(gwc_remote_clients):
+            gwc_remote_clients["anthropic"].request("GET", "/v1/models")
 
         def test_after():
             assert True
