@@ -11,9 +11,12 @@ from __future__ import annotations
 import os
 import threading
 from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
 
 SCALE_ENV = "GWC_CAMPAIGN_SCALE"
@@ -59,3 +62,21 @@ class Figures:
                 self.over_500 += status >= 500 and status not in self.excused
             if problem is not None:
                 self.problems.append(f"[{case.family}] {case.what}: {problem}")
+
+    def assert_no_problems(self, family: str) -> None:
+        """Fail with the first cases of ``family`` that broke a rule."""
+        mine = [problem for problem in self.problems if problem.startswith(f"[{family}]")]
+        assert not mine, f"{len(mine)} {family} cases broke a rule; the first ones:\n" + "\n".join(mine[:10])
+
+
+def run_concurrently(send: Callable[[httpx.Client, Any], None], cases: Sequence[Any], clients: int,
+                     parallel: int) -> None:
+    """Every case sent by ``parallel`` threads over ``clients`` pooled connections, so cases meet
+    a server that is busy with others, as a real one is."""
+    pool_clients = [httpx.Client() for _ in range(clients)]
+    try:
+        with ThreadPoolExecutor(parallel) as pool:
+            list(pool.map(lambda pair: send(pool_clients[pair[0] % clients], pair[1]), enumerate(cases)))
+    finally:
+        for client in pool_clients:
+            client.close()

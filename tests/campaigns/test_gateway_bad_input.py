@@ -44,7 +44,7 @@ from typing import Any
 import httpx
 import pytest
 
-from campaign_scale import Figures, campaign_scale, count
+from campaign_scale import Figures, campaign_scale, count, run_concurrently
 from gateway_conformance.gateway.app import GatewayConfig, create_gateway
 from gateway_conformance.gateway.protocol import GatewayH11Protocol
 from gateway_conformance.server import ServerHandle
@@ -164,18 +164,11 @@ def send(server: ServerHandle, client: httpx.Client, case: Case) -> None:
 
 
 def run(server: ServerHandle, cases: list[Case], parallel: int = CLIENTS) -> None:
-    clients = [httpx.Client() for _ in range(CLIENTS)]
-    try:
-        with ThreadPoolExecutor(parallel) as pool:
-            list(pool.map(lambda pair: send(server, clients[pair[0] % CLIENTS], pair[1]), enumerate(cases)))
-    finally:
-        for client in clients:
-            client.close()
+    run_concurrently(lambda client, case: send(server, client, case), cases, CLIENTS, parallel)
 
 
 def assert_no_problems(family: str) -> None:
-    mine = [problem for problem in FIGURES.problems if problem.startswith(f"[{family}]")]
-    assert not mine, f"{len(mine)} {family} cases broke a rule; the first ones:\n" + "\n".join(mine[:10])
+    FIGURES.assert_no_problems(family)
 
 
 def encode(document: Any) -> bytes:

@@ -46,7 +46,7 @@ from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, given, settings
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-from campaign_scale import Figures, campaign_scale, count
+from campaign_scale import Figures, campaign_scale, count, run_concurrently
 from gateway_conformance.otlp import strategies as otlp_st
 from gateway_conformance.otlp.decode import RESPONSE_TYPES, encode_json
 from gateway_conformance.otlp.protocol import UNPARSABLE_MESSAGE
@@ -190,18 +190,11 @@ def _send_raw(sink: SinkHandle, data: bytes) -> tuple[int | None, dict[str, str]
 
 
 def run(sink: SinkHandle, cases: list[Case], parallel: int = CLIENTS) -> None:
-    clients = [httpx.Client() for _ in range(CLIENTS)]
-    try:
-        with ThreadPoolExecutor(parallel) as pool:
-            list(pool.map(lambda pair: send(sink, clients[pair[0] % CLIENTS], pair[1]), enumerate(cases)))
-    finally:
-        for client in clients:
-            client.close()
+    run_concurrently(lambda client, case: send(sink, client, case), cases, CLIENTS, parallel)
 
 
 def assert_no_problems(family: str) -> None:
-    mine = [problem for problem in FIGURES.problems if problem.startswith(f"[{family}]")]
-    assert not mine, f"{len(mine)} {family} cases broke a rule; the first ones:\n" + "\n".join(mine[:10])
+    FIGURES.assert_no_problems(family)
 
 
 # Mutations --------------------------------------------------------------------------------------
