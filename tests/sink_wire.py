@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from google.rpc import status_pb2
@@ -103,6 +104,17 @@ def read_response(sock: socket.socket, timeout: float) -> RawResponse | None:
             return None
         body = data.partition(b"\r\n\r\n")[2]
     return RawResponse(int(status_line.split()[1]), headers, body[:length])
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
+    """Whether ``condition`` came true within ``seconds``: the sink gives bytes back and ends
+    requests on its own threads, a moment after the answer that a test has already read."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def status_message(content_type: str, body: bytes) -> status_pb2.Status:

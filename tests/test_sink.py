@@ -18,7 +18,7 @@ import httpx
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
-from google.rpc import code_pb2, status_pb2
+from google.rpc import code_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
@@ -36,11 +36,9 @@ from gateway_conformance.otlp.sink import SinkFaults, SinkHandle, SinkLimits, st
 from gateway_conformance.tables.delta import DeltaRsWriter, read_table
 from gateway_conformance.tables.schema import arrow_schema
 from gateway_conformance.tables.writer import DeltaWriter, TableName, WriterOverloaded
+from sink_wire import JSON, PROTOBUF, TOKEN, otlp_headers, status_message
 
-TOKEN = "gc-test-sink-token"
 LIMIT = 64 * 1024
-PROTOBUF = "application/x-protobuf"
-JSON = "application/json"
 
 
 @pytest.fixture(scope="module")
@@ -54,15 +52,6 @@ def sink(sink_engine: SinkEngine, tmp_path_factory: pytest.TempPathFactory) -> I
 def client() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=30) as http:
         yield http
-
-
-def headers(sink: SinkHandle, signal: Signal = "metrics", **overrides: str) -> dict[str, str]:
-    """Exactly the documented headers; ``overrides`` (``_`` for ``-``) replace them, "" removes one."""
-    sent = {"content-type": PROTOBUF, "authorization": f"Bearer {TOKEN}",
-            "x-databricks-uc-table-name": str(sink.table_names[signal])}
-    for key, value in overrides.items():
-        sent[key.replace("_", "-").lower()] = value
-    return {key: value for key, value in sent.items() if value}
 
 
 def gauge_request(*point_ids: str,
@@ -94,24 +83,16 @@ def point_ids(sink: SinkHandle) -> list[str]:
     return [dict(row["gauge"]["attributes"])["point.id"] for row in stored(sink, "metrics")]
 
 
-def status_of(response: httpx.Response) -> status_pb2.Status:
-    if response.headers["content-type"].startswith(JSON):
-        document = response.json()
-        return status_pb2.Status(code=document.get("code", 0), message=document.get("message", ""))
-    assert response.headers["content-type"].startswith(PROTOBUF)
-    return status_pb2.Status.FromString(response.content)
-
-
 def assert_refused(response: httpx.Response, status: int, code: int, words: str) -> None:
     assert response.status_code == status, response.content
-    body = status_of(response)
+    body = status_message(response.headers["content-type"], response.content)
     assert body.code == code
     assert words in body.message
 
 
 def post(client: httpx.Client, sink: SinkHandle, body: bytes, signal: Signal = "metrics",
          **overrides: str) -> httpx.Response:
-    return client.post(sink.endpoint(signal), content=body, headers=headers(sink, signal, **overrides))
+    return client.post(sink.endpoint(signal), content=body, headers=otlp_headers(sink, signal, **overrides))
 
 
 def test_protobuf_export_is_committed_before_the_empty_response(sink: SinkHandle,

@@ -20,7 +20,7 @@ import socket
 import time
 import tracemalloc
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -40,6 +40,7 @@ from sink_wire import (
     request_head,
     send_quietly,
     status_message,
+    wait_until,
 )
 
 
@@ -67,15 +68,6 @@ def expect_status(response: httpx.Response, status: int, code: int, media_type: 
     body = status_message(media_type, response.content)
     assert body.code == code, f"{described}; required google.rpc code {code}"
     return body.message
-
-
-def wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 # Item 2: what an error message echoes ------------------------------------------------------------

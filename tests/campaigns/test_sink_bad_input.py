@@ -31,7 +31,6 @@ import gzip
 import json
 import os
 import random
-import time
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
@@ -63,6 +62,7 @@ from sink_wire import (
     request_head,
     send_quietly,
     status_message,
+    wait_until,
 )
 
 SCALE = campaign_scale()
@@ -513,15 +513,6 @@ def _slow(sink: SinkHandle, case: Case, jitter: float) -> None:
                                        b"" if answer is None else answer.body))
 
 
-def wait_until(condition: Callable[[], bool], seconds: float = 15.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 def test_afterwards_good_requests_are_served_and_nothing_is_written_elsewhere(sink: SinkHandle) -> None:
     marker = uuid.uuid4().hex
     request = ExportLogsServiceRequest()
@@ -536,7 +527,7 @@ def test_afterwards_good_requests_are_served_and_nothing_is_written_elsewhere(si
     name = sink.table_names["logs"]
     bodies = read_table(sink.tables_dir / name.catalog / name.schema / name.table, ["body"]).column("body")
     assert bodies.to_pylist().count(marker) == 2, "the two good exports after the campaign are not stored"
-    assert wait_until(lambda: sink.sink.budget.in_use == 0), (
+    assert wait_until(lambda: sink.sink.budget.in_use == 0, seconds=15.0), (
         f"{sink.sink.budget.in_use} bytes of the memory budget stay held after every request ended")
     tables = {sink.tables_dir / n.catalog / n.schema / n.table for n in sink.table_names.values()}
     stray = [path for path in sink.tables_dir.parent.rglob("*")
