@@ -1,9 +1,10 @@
-"""The size of the bounded campaigns under tests/campaigns (contract C6), and their tally.
+"""The size of the bounded campaigns under tests/campaigns (contract C6), their tally and figures.
 
 ``GWC_CAMPAIGN_SCALE`` is a positive number multiplying every campaign's case count: unset
 or 1 is the CI size, ``./tasks fuzz`` and ``./tasks load`` run larger (e.g. 10). A value
 that is not a positive number stops the run with one line rather than running a size
-nobody asked for.
+nobody asked for; so does a ``GWC_CAMPAIGN_SEED`` (which cases: 14 unless set) that is not a
+whole number. Every campaign prints its figures through :func:`publish`.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 SCALE_ENV = "GWC_CAMPAIGN_SCALE"
+SEED_ENV = "GWC_CAMPAIGN_SEED"
+FIGURES_ENV = "GWC_CAMPAIGN_FIGURES"
 
 
 def campaign_scale() -> float:
@@ -31,6 +35,15 @@ def campaign_scale() -> float:
     if not scale > 0:
         raise pytest.UsageError(f"{SCALE_ENV}={text!r} must be more than 0")
     return scale
+
+
+def campaign_seed() -> int:
+    """The seed every campaign draws its cases from: ``GWC_CAMPAIGN_SEED``, 14 unless set."""
+    text = os.environ.get(SEED_ENV, "").strip() or "14"
+    try:
+        return int(text)
+    except ValueError:
+        raise pytest.UsageError(f"{SEED_ENV}={text!r} is not a whole number: give e.g. 14") from None
 
 
 def count(base: int) -> int:
@@ -63,6 +76,15 @@ class Figures:
             if problem is not None:
                 self.problems.append(f"[{case.family}] {case.what}: {problem}")
 
+    def summary(self, campaign: str) -> list[str]:
+        """The two lines a bad-input campaign prints: its totals, then the count of each status."""
+        excused = "".join(f" ({status} with Retry-After excluded)" for status in sorted(self.excused))
+        statuses = ", ".join(f"{status}: {n}" for status, n in sorted(self.statuses.items()))
+        return [f"{campaign} bad-input campaign (scale {campaign_scale():g}, seed {campaign_seed()}): "
+                f"{self.requests} requests, {self.over_500} answers >= 500{excused}, {self.hangs} hangs, "
+                f"{len(self.problems)} rule violations",
+                f"{campaign} bad-input campaign statuses: {statuses}"]
+
     def assert_no_problems(self, family: str) -> None:
         """Fail with the first cases of ``family`` that broke a rule."""
         mine = [problem for problem in self.problems if problem.startswith(f"[{family}]")]
@@ -80,3 +102,13 @@ def run_concurrently(send: Callable[[httpx.Client, Any], None], cases: Sequence[
     finally:
         for client in pool_clients:
             client.close()
+
+
+def publish(lines: Sequence[str]) -> None:
+    """Print a campaign's figures, and append them to the file ``GWC_CAMPAIGN_FIGURES`` names,
+    if set: ``./tasks fuzz`` and ``./tasks load`` print that file last, after pytest's own output."""
+    print("\n".join(lines))
+    figures_file = os.environ.get(FIGURES_ENV)
+    if figures_file:
+        with Path(figures_file).open("a", encoding="utf-8") as out:
+            out.write("\n".join(lines) + "\n")

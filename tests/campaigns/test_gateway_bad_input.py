@@ -31,20 +31,18 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import random
 import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from campaign_scale import Figures, campaign_scale, count, run_concurrently
+from campaign_scale import Figures, campaign_scale, campaign_seed, count, publish, run_concurrently
 from gateway_conformance.gateway.app import GatewayConfig, create_gateway
 from gateway_conformance.gateway.protocol import GatewayH11Protocol
 from gateway_conformance.server import ServerHandle
@@ -52,7 +50,7 @@ from gateway_conformance.traffic.shapes import check_raw
 from gateway_wire import assert_every_surface_serves
 
 SCALE = campaign_scale()
-SEED = int(os.environ.get("GWC_CAMPAIGN_SEED", "14"))
+SEED = campaign_seed()
 TOKEN = "gwc-campaign-model-token"
 BODY_TIMEOUT = 2.0
 ANSWER_WITHIN = BODY_TIMEOUT + 8.0
@@ -481,17 +479,4 @@ def test_slow_bodies(gwc_gateway: ServerHandle) -> None:
 def test_afterwards_every_surface_still_serves(gwc_gateway: ServerHandle) -> None:
     with httpx.Client(timeout=30) as client:
         assert_every_surface_serves(client, gwc_gateway.url, TOKEN, f"{FIGURES.requests} bad requests")
-    report_figures()
-
-
-def report_figures() -> None:
-    statuses = ", ".join(f"{status}: {n}" for status, n in sorted(FIGURES.statuses.items()))
-    lines = [f"gateway bad-input campaign (scale {SCALE:g}, seed {SEED}): {FIGURES.requests} requests, "
-             f"{FIGURES.over_500} answers >= 500, {FIGURES.hangs} hangs, "
-             f"{len(FIGURES.problems)} rule violations",
-             f"gateway bad-input campaign statuses: {statuses}"]
-    print("\n".join(lines))
-    figures_file = os.environ.get("GWC_CAMPAIGN_FIGURES")
-    if figures_file:
-        with Path(figures_file).open("a", encoding="utf-8") as out:
-            out.write("\n".join(lines) + "\n")
+    publish(FIGURES.summary("gateway"))

@@ -23,11 +23,9 @@ Size: ``GWC_CAMPAIGN_SCALE`` multiplies the examples per operation (default 1: 6
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,7 +37,7 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 from schemathesis import checks  # noqa: E402
 from schemathesis.generation import GenerationMode  # noqa: E402
 
-from campaign_scale import campaign_scale  # noqa: E402
+from campaign_scale import campaign_scale, publish  # noqa: E402
 from gateway_conformance.gateway.app import GatewayConfig, create_gateway  # noqa: E402
 from gateway_conformance.gateway.protocol import GatewayH11Protocol  # noqa: E402
 from gateway_conformance.server import ServerHandle  # noqa: E402
@@ -143,8 +141,4 @@ def test_figures() -> None:
     lines += [f"gateway openapi campaign {key}: {n}" for key, n in sorted(FIGURES.items())
               if key != "answers >= 500"]
     lines += [f"gateway openapi campaign first {key}: {text}" for key, text in sorted(FIRST.items())]
-    print("\n".join(lines))
-    figures_file = os.environ.get("GWC_CAMPAIGN_FIGURES")
-    if figures_file:
-        with Path(figures_file).open("a", encoding="utf-8") as out:
-            out.write("\n".join(lines) + "\n")
+    publish(lines)

@@ -19,7 +19,6 @@ the file named by ``GWC_CAMPAIGN_FIGURES`` if set.
 from __future__ import annotations
 
 import json
-import os
 import random
 import selectors
 import signal
@@ -35,10 +34,11 @@ import httpx
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
+from campaign_scale import campaign_scale, campaign_seed, publish
 from gateway_conformance.tables.delta import read_table
 
-SCALE = float(os.environ.get("GWC_CAMPAIGN_SCALE", "1"))
-SEED = int(os.environ.get("GWC_CAMPAIGN_SEED", "14"))
+SCALE = campaign_scale()
+SEED = campaign_seed()
 RECORDS = 20  # per export
 EXPORTERS = 4
 PREFIX = "kill"
@@ -165,10 +165,7 @@ def test_every_acknowledged_record_survives_sigkill_exactly_once(engine: str, tm
                f"({'caught' if caught_creating else 'missed'} the creation); {len(sent):,} records sent, "
                f"{len(acknowledged):,} acknowledged, {sum(stored.values()):,} stored; lost {len(lost)}, "
                f"twice {len(twice)}, torn exports {len(torn)}")
-    print(figures)
-    if os.environ.get("GWC_CAMPAIGN_FIGURES"):
-        with open(os.environ["GWC_CAMPAIGN_FIGURES"], "a", encoding="utf-8") as out:
-            out.write(figures + "\n")
+    publish([figures])
     assert acknowledged, "no export was acknowledged: the campaign measured nothing"
     assert not lost, f"acknowledged records lost to SIGKILL + restart: {lost[:5]} ({len(lost)} all told)"
     assert not twice, f"records stored more than once: {twice[:5]} ({len(twice)} in all)"

@@ -29,14 +29,12 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import os
 import random
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -45,7 +43,7 @@ from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, given, settings
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-from campaign_scale import Figures, campaign_scale, count, run_concurrently
+from campaign_scale import Figures, campaign_seed, count, publish, run_concurrently
 from gateway_conformance.otlp import strategies as otlp_st
 from gateway_conformance.otlp.decode import RESPONSE_TYPES, encode_json
 from gateway_conformance.otlp.protocol import UNPARSABLE_MESSAGE
@@ -65,8 +63,7 @@ from sink_wire import (
     wait_until,
 )
 
-SCALE = campaign_scale()
-SEED = int(os.environ.get("GWC_CAMPAIGN_SEED", "14"))
+SEED = campaign_seed()
 KIB = 1024
 #: Small bounds so bombs, drains and deadlines cost milliseconds; the rules are the same.
 LIMITS = SinkLimits(max_body_bytes=256 * KIB, memory_budget_bytes=4 * 1024 * KIB, drain_bytes=1024 * KIB,
@@ -537,17 +534,9 @@ def test_afterwards_good_requests_are_served_and_nothing_is_written_elsewhere(si
 
 
 def report_figures(sink: SinkHandle) -> None:
-    statuses = ", ".join(f"{status}: {n}" for status, n in sorted(FIGURES.statuses.items()))
-    lines = [f"sink bad-input campaign (scale {SCALE:g}, seed {SEED}): {FIGURES.requests} requests, "
-             f"{FIGURES.over_500} answers >= 500 (503 with Retry-After excluded), {FIGURES.hangs} hangs, "
-             f"{len(FIGURES.problems)} rule violations",
-             f"sink bad-input campaign statuses: {statuses}; memory budget high-water mark "
-             f"{sink.sink.budget.high_water / 1024:.0f} KiB of {LIMITS.memory_budget_bytes / 1024:.0f} KiB"]
-    print("\n".join(lines))
-    figures_file = os.environ.get("GWC_CAMPAIGN_FIGURES")
-    if figures_file:
-        with Path(figures_file).open("a", encoding="utf-8") as out:
-            out.write("\n".join(lines) + "\n")
+    totals, statuses = FIGURES.summary("sink")
+    publish([totals, f"{statuses}; memory budget high-water mark {sink.sink.budget.high_water / 1024:.0f} "
+                     f"KiB of {LIMITS.memory_budget_bytes / 1024:.0f} KiB"])
 
 
 def _head(sink: SinkHandle, signal: Signal, headers: dict[str, str]) -> bytes:

@@ -44,7 +44,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from campaign_scale import campaign_scale
+from campaign_scale import campaign_scale, publish
 from gateway_conformance.otlp.decode import REQUEST_TYPES, RESPONSE_TYPES
 from gateway_conformance.otlp.signals import Signal
 from gateway_conformance.otlp.sink import ENDPOINTS, OTEL_PATH, TABLE_HEADER
@@ -227,11 +227,8 @@ def test_telemetrygen_load(binary: str, served: tuple[subprocess.Popen[str], dic
              f"telemetrygen load: serve memory idle {idle['VmRSS']:.0f} MiB, "
              f"high-water mark {after['VmHWM']:.0f} MiB "
              f"({after['VmHWM'] / idle['VmRSS']:.2f} x idle), {after['VmRSS']:.0f} MiB after the load"]
-    print("\n" + "\n".join(outcomes + lines))
-    figures_file = os.environ.get("GWC_CAMPAIGN_FIGURES")
-    if figures_file:
-        with Path(figures_file).open("a", encoding="utf-8") as out:
-            out.write("\n".join(lines) + "\n")
+    print("\n" + "\n".join(outcomes))
+    publish(lines)
     assert sum(tally.acknowledged.values()) > 0, "nothing was acknowledged: " + "; ".join(outcomes)
     assert tally.uncountable == 0, f"{tally.uncountable} acknowledged requests could not be counted"
     assert stored == dict(tally.acknowledged), (
