@@ -172,8 +172,8 @@ def test_binding_mistakes_are_one_sentence_each(pytester: pytest.Pytester, sourc
     result.stderr.fnmatch_lines([message])
 
 
-def test_k_selects_one_agent_in_either_spelling(pytester: pytest.Pytester) -> None:
-    source = '''
+#: Inner suites for -k and -m: a check run once per surface (four tests), and checks of one agent.
+PER_SURFACE = '''
 import pytest
 
 @pytest.fixture(params=["anthropic", "openai", "cursor", "gemini"])
@@ -183,15 +183,21 @@ def surface(request):
 @pytest.mark.gwc_check("gateway.errors.malformed-json")
 def test_per_surface(surface):
     pass
-
+'''
+CLAUDE_ONLY = '''
 @pytest.mark.gwc_check("anthropic.sdk.message")
 def test_claude_only():
     pass
-
+'''
+GEMINI_ONLY = '''
 @pytest.mark.gwc_check("gemini.sdk.generate")
 def test_gemini_only():
     pass
 '''
+
+
+def test_k_selects_one_agent_in_either_spelling(pytester: pytest.Pytester) -> None:
+    source = PER_SURFACE + CLAUDE_ONLY + GEMINI_ONLY
     for spelling in ("claude-code", "claude_code"):
         result = _collect(pytester, source, "-k", spelling)
         result.stdout.fnmatch_lines(["*test_per_surface[[]anthropic[]]", "*test_claude_only",
@@ -323,21 +329,7 @@ def test_docs_checks_md_is_generated_from_the_catalogue() -> None:
 
 
 def test_m_selects_one_agent_exactly_in_either_spelling(pytester: pytest.Pytester) -> None:
-    source = '''
-import pytest
-
-@pytest.fixture(params=["anthropic", "openai", "cursor", "gemini"])
-def surface(request):
-    return request.param
-
-@pytest.mark.gwc_check("gateway.errors.malformed-json")
-def test_per_surface(surface):
-    pass
-
-@pytest.mark.gwc_check("gemini.sdk.generate")
-def test_gemini_only():
-    pass
-'''
+    source = PER_SURFACE + GEMINI_ONLY
     for spelling in ("gemini-cli", "gemini_cli"):
         result = _collect(pytester, source, "--strict-markers", "-m", spelling)
         result.stdout.fnmatch_lines(["*test_per_surface[[]gemini[]]", "*test_gemini_only",
