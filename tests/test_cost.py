@@ -7,10 +7,7 @@ Against the mock on 127.0.0.1, whose usage is exact and known from its ledger.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,9 +20,7 @@ from gateway_conformance.secret import Secret
 from gateway_conformance.server import ServerHandle
 from gateway_conformance.target import AGENT_SURFACES, DEFAULT_BASE_PATHS, DOCUMENTED_MODELS
 from gateway_conformance.upstream import wire
-
-ROOT = Path(__file__).resolve().parents[1]
-TOKEN_ENV = "GWC_COST_TOKEN"
+from nested_runs import check_gateway
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +50,8 @@ def test_each_check_records_its_tokens_and_the_run_prints_the_total(mock: tuple[
                                                                      tmp_path: Path) -> None:
     _, url, token = mock
     report = tmp_path / "r.json"
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--conformance",
-               "conformance/test_target_surfaces.py", "-k", "json_grammar or bad_token", "--gateway-url", url,
-               "--token-env", TOKEN_ENV, "--conformance-report", str(report)]
-    result = subprocess.run(command, cwd=ROOT, env={**os.environ, TOKEN_ENV: token}, capture_output=True,
-                            text=True, timeout=300)
+    result = check_gateway(url, token, report, "conformance/test_target_surfaces.py", "-k",
+                           "json_grammar or bad_token")
     assert result.returncode == 0, result.stdout[-3000:]
     results = json.loads(report.read_text())["results"]
     spent = {r["nodeid"].rsplit("::", 1)[-1]: r["evidence"]["facts"] for r in results}
@@ -77,13 +69,9 @@ def test_the_sdk_checks_are_metered_too(mock: tuple[Gateway, str, str], tmp_path
     """The SDKs read their answers themselves; their HTTP clients carry the metered transport."""
     _, url, token = mock
     report = tmp_path / "r.json"
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--conformance",
-               "conformance/test_anthropic_sdk.py", "conformance/test_openai_sdk.py",
-               "conformance/test_gemini_sdk.py", "-k", "plain_text or responses_text or chat_text or "
-               "generate_content_text", "--gateway-url", url, "--token-env", TOKEN_ENV,
-               "--conformance-report", str(report)]
-    result = subprocess.run(command, cwd=ROOT, env={**os.environ, TOKEN_ENV: token}, capture_output=True,
-                            text=True, timeout=300)
+    result = check_gateway(url, token, report, "conformance/test_anthropic_sdk.py",
+                           "conformance/test_openai_sdk.py", "conformance/test_gemini_sdk.py",
+                           "-k", "plain_text or responses_text or chat_text or generate_content_text")
     assert result.returncode == 0, result.stdout[-3000:]
     results = json.loads(report.read_text())["results"]
     modules = {r["nodeid"].split("::")[0] for r in results
@@ -95,11 +83,8 @@ def replay_tokens(url: str, token: str, tmp_path: Path, *options: str) -> tuple[
     """The replayed cassettes against ``url`` as an external target with a model behind it:
     the total the run reported, and each replay check's facts."""
     report = tmp_path / "r.json"
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--conformance",
-               "conformance/test_cassettes.py", "-k", "replay_as_client", "--gateway-url", url,
-               "--token-env", TOKEN_ENV, "--conformance-report", str(report), *options]
-    result = subprocess.run(command, cwd=ROOT, env={**os.environ, TOKEN_ENV: token}, capture_output=True,
-                            text=True, timeout=300)
+    result = check_gateway(url, token, report, "conformance/test_cassettes.py", "-k", "replay_as_client",
+                           *options)
     assert result.returncode == 0, result.stdout[-3000:]
     line = next(x for x in result.stdout.splitlines() if "the target reported" in x)
     results = json.loads(report.read_text())["results"]

@@ -12,12 +12,10 @@ happened to fail the same check.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +28,9 @@ from gateway_conformance.remote import RemoteClient
 from gateway_conformance.report.results import load_report
 from gateway_conformance.server import ServerHandle
 from gateway_conformance.target import AGENT_SURFACES
+from nested_runs import ROOT, check_gateway, serve
 
-ROOT = Path(__file__).resolve().parents[1]
 TARGET_CHECKS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "conformance").glob("test_target_*.py"))
-TOKEN_ENV = "GWC_EXTERNAL_TEST_TOKEN"
 AGENTS = list(AGENT_SURFACES)
 
 # What each breakage must fail, as (agent, check) keys of the results document; nothing else.
@@ -48,27 +45,11 @@ EXPECTED: dict[str, set[tuple[str, str]]] = {
 }
 
 
-@contextmanager
-def serve(*args: str) -> Iterator[dict[str, Any]]:
-    process = subprocess.Popen([sys.executable, "-m", "gateway_conformance.cli", "serve", "--json", *args],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = process.stdout.readline() if process.stdout else ""
-        assert line, process.stderr.read() if process.stderr else "serve printed nothing"
-        yield json.loads(line)
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-
-
 def run_checks(line: dict[str, Any], report: Path, paths: Sequence[str] = TARGET_CHECKS,
                ) -> subprocess.CompletedProcess[str]:
     """Checks against serve's URLs, as a platform team would run them (no paths: the whole suite)."""
-    env = {**os.environ, TOKEN_ENV: line["tokens"]["default"]}
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", "--conformance",
-               *paths, "--gateway-url", line["gateway_url"], "--workspace-url", line["workspace_url"],
-               "--token-env", TOKEN_ENV, "--conformance-report", str(report)]
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
+    return check_gateway(line["gateway_url"], line["tokens"]["default"], report, *paths,
+                         "--workspace-url", line["workspace_url"])
 
 
 def diff(old: Path, new: Path) -> subprocess.CompletedProcess[str]:

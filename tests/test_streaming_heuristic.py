@@ -9,9 +9,6 @@ back until 16 KiB gathered; the same proxy forwarding every chunk at once must p
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,9 +18,7 @@ import pytest
 from buffering_proxy import BufferingProxy
 from gateway_conformance.gateway.app import GatewayConfig, create_gateway, new_token
 from gateway_conformance.server import ServerHandle
-
-ROOT = Path(__file__).resolve().parents[1]
-TOKEN_ENV = "GWC_STREAMING_TOKEN"
+from nested_runs import check_gateway
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +30,8 @@ def mock() -> Iterator[tuple[str, str]]:
 
 def judge(url: str, token: str, tmp_path: Path) -> tuple[int, list[dict[str, Any]]]:
     report = tmp_path / "r.json"
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--conformance",
-               "conformance/test_target_surfaces.py", "-k", "streaming_not_buffered", "--gateway-url", url,
-               "--token-env", TOKEN_ENV, "--conformance-report", str(report)]
-    result = subprocess.run(command, cwd=ROOT, env={**os.environ, TOKEN_ENV: token}, capture_output=True,
-                            text=True, timeout=300)
+    result = check_gateway(url, token, report, "conformance/test_target_surfaces.py",
+                           "-k", "streaming_not_buffered")
     return result.returncode, json.loads(report.read_text())["results"]
 
 

@@ -22,16 +22,13 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from gateway_conformance.secret import Secret
+from nested_runs import ROOT, serve
 
-ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = ROOT / "plugins"
 TOKEN_ENV = "GWC_LEAK_TEST_TOKEN"
 VERBOSE = ("-vv", "--tb=long", "--showlocals", "-rA", "-p", "no:cacheprovider")
@@ -150,21 +147,8 @@ def test_the_failing_run_still_says_what_failed(embedded_run: tuple[dict[str, st
     assert "test_missing_and_invalid_token_are_told_apart" in outputs["junit.xml"]
 
 
-@contextmanager
-def serve(*args: str) -> Iterator[dict[str, Any]]:
-    process = subprocess.Popen([sys.executable, "-m", "gateway_conformance.cli", "serve", "--json", *args],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
-    try:
-        line = process.stdout.readline() if process.stdout else ""
-        assert line, process.stderr.read() if process.stderr else "serve printed nothing"
-        yield json.loads(line)
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-
-
 def test_no_external_token_in_any_output_of_a_failing_run(tmp_path: Path) -> None:
-    with serve("--break", "rewrite-errors") as line:
+    with serve("--break", "rewrite-errors", env=_env()) as line:
         tokens = sorted({v for v in line["tokens"].values()} | {line.get("admin_token") or ""} - {""})
         for token in tokens:
             Secret(token)
