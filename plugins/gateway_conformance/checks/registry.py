@@ -12,7 +12,6 @@ profiles, a duplicate ID, or one requirement written under two IDs.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -21,6 +20,7 @@ from typing import Any, Literal
 
 from gateway_conformance.checks.agents import agent_surfaces
 from gateway_conformance.roster import SURFACES as AGENT_SURFACES
+from gateway_conformance.toml_file import read_toml
 
 DATA_DIR = Path(__file__).resolve().parent
 SOURCES_FILE = "sources.toml"
@@ -147,13 +147,6 @@ def _choice(where: str, value: str, choices: Iterable[str], what: str) -> str:
     return value
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise CatalogueError(f"{path.name}: {exc}") from exc
-
-
 def _sources(data: Mapping[str, Any]) -> dict[str, Source]:
     sources = {}
     for key, table in data.items():
@@ -192,14 +185,14 @@ def _normalised(text: str) -> str:
 def load(data_dir: Path = DATA_DIR, agents: Mapping[str, str] | None = None) -> Catalogue:
     """Read and validate the registry; ``agents`` maps agent name -> surface (default: agent.toml files)."""
     agents = dict(agent_surfaces() if agents is None else agents)
-    sources = _sources(_read(data_dir / SOURCES_FILE))
-    profiles = _profiles(_read(data_dir / PROFILES_FILE), agents)
+    sources = _sources(read_toml(data_dir / SOURCES_FILE, SOURCES_FILE, CatalogueError))
+    profiles = _profiles(read_toml(data_dir / PROFILES_FILE, PROFILES_FILE, CatalogueError), agents)
     tags = {p.name for p in profiles if p.agent is None and not p.surfaces}
     raw: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
     for path in sorted(data_dir.glob("*.toml")):
         if path.name in (SOURCES_FILE, PROFILES_FILE):
             continue
-        data = _read(path)
+        data = read_toml(path, path.name, CatalogueError)
         unknown = set(data) - {"surfaces", "runs", "check"}
         if unknown:
             raise CatalogueError(f"{path.name}: unknown top-level keys {sorted(unknown)}")

@@ -9,7 +9,6 @@ adding files, never Python code.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 from gateway_conformance.resources import data_dir
 from gateway_conformance.roster import BASE_PATHS, GENERATE_PATHS, SURFACES
+from gateway_conformance.toml_file import read_toml
 from gateway_conformance.traffic.cassette import iter_cassettes
 
 AGENT_FILE = "agent.toml"
@@ -86,10 +86,7 @@ class AgentFolder:
 
 def load_agent(folder: Path) -> AgentFolder:
     spec_file = folder / AGENT_FILE
-    try:
-        spec = tomllib.loads(spec_file.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise AgentFolderError(f"{spec_file}: {exc}") from exc
+    spec = read_toml(spec_file, str(spec_file), AgentFolderError)
     name, surface = spec.get("name"), spec.get("surface")
     if not isinstance(name, str) or not name:
         raise AgentFolderError(f"{spec_file}: 'name' is missing")

@@ -48,6 +48,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from gateway_conformance.toml_file import read_toml
+
 START_TIMEOUT = 240.0  # LiteLLM takes ~45 s to start on a busy 2-core machine
 MAX_SKIPPED_SHARE = 0.10
 # The results and both processes' logs of the last run (CI keeps artifacts/).
@@ -119,13 +121,6 @@ def count(results: Sequence[Mapping[str, Any]]) -> Counts:
     return counts
 
 
-def _profile(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise LaunchError(f"target profile {path}: {exc}") from None
-
-
 def _port(url: str, what: str) -> int:
     port = urlsplit(url).port
     if port is None:
@@ -179,7 +174,7 @@ def _serve_command(port: int, launch: Launch, admin_env: str) -> list[str]:
 
 def run(launch_path: Path, pytest_args: Sequence[str]) -> int:
     launch = Launch.read(launch_path)
-    profile = _profile(launch.profile)
+    profile = read_toml(launch.profile, f"target profile {launch.profile}", LaunchError)
     name, pinned, url = profile.get("name", "gateway"), str(profile.get("version", "")), profile["url"]
     upstream = profile.get("upstream") or {}
     if "url" not in upstream:
