@@ -75,16 +75,28 @@ def view(surface: str, response: dict[str, Any]) -> dict[str, Any]:
 Send = Callable[[str, str, dict[str, str]], Sent]
 
 
+def _assembled(stream: bool, api: Any, final: Callable[[Any], Any], args: dict[str, Any],
+               **stream_only: Any) -> Any:
+    """What the SDK assembled: its stream helper's ``final`` object, or the plain call's answer."""
+    if stream:
+        with api.stream(**args, **stream_only) as events:
+            return final(events)
+    return api.create(**args)
+
+
+def _gemini_client(url: str, token: str, headers: dict[str, str]) -> genai.Client:
+    """google-genai pointed at the gateway: the token as a bearer header, with the check's headers."""
+    options = gt.HttpOptions(base_url=url, api_version="v1beta", timeout=30_000,
+                             headers={"Authorization": f"Bearer {token}", **headers})
+    return genai.Client(api_key=token, http_options=options)
+
+
 def _anthropic(stream: bool) -> Send:
     def send(url: str, token: str, headers: dict[str, str]) -> Sent:
         client = anthropic.Anthropic(base_url=url, auth_token=token, max_retries=0, timeout=30)
         args = {"model": MODELS["anthropic"], "max_tokens": 128, "extra_headers": headers,
                 "messages": [{"role": "user", "content": PROMPT}]}
-        if stream:
-            with client.messages.stream(**args) as events:
-                message = events.get_final_message()
-        else:
-            message = client.messages.create(**args)
+        message = _assembled(stream, client.messages, lambda events: events.get_final_message(), args)
         usage = message.usage
         return Sent(usage.input_tokens, usage.output_tokens, _clean(message.model_dump(mode="json")),
                     usage.cache_read_input_tokens)
@@ -95,11 +107,7 @@ def _responses(stream: bool) -> Send:
     def send(url: str, token: str, headers: dict[str, str]) -> Sent:
         client = openai.OpenAI(base_url=url, api_key=token, max_retries=0, timeout=30)
         args = {"model": MODELS["openai"], "input": PROMPT, "extra_headers": headers}
-        if stream:
-            with client.responses.stream(**args) as events:
-                response = events.get_final_response()
-        else:
-            response = client.responses.create(**args)
+        response = _assembled(stream, client.responses, lambda events: events.get_final_response(), args)
         usage = response.usage
         assert usage is not None, "the Responses API must report usage"
         return Sent(usage.input_tokens, usage.output_tokens, _clean(response.model_dump(mode="json")),
@@ -112,11 +120,8 @@ def _chat(stream: bool) -> Send:
         client = openai.OpenAI(base_url=url, api_key=token, max_retries=0, timeout=30)
         args = {"model": MODELS["cursor"], "messages": [{"role": "user", "content": PROMPT}],
                 "extra_headers": headers}
-        if stream:
-            with client.chat.completions.stream(**args, stream_options={"include_usage": True}) as events:
-                completion = events.get_final_completion()
-        else:
-            completion = client.chat.completions.create(**args)
+        completion = _assembled(stream, client.chat.completions, lambda events: events.get_final_completion(),
+                                args, stream_options={"include_usage": True})
         usage = completion.usage
         assert usage is not None, "chat completions must report usage (include_usage on a stream)"
         dumped = completion.model_dump(mode="json")
@@ -130,9 +135,7 @@ def _chat(stream: bool) -> Send:
 
 def _gemini(stream: bool) -> Send:
     def send(url: str, token: str, headers: dict[str, str]) -> Sent:
-        options = gt.HttpOptions(base_url=url, api_version="v1beta", timeout=30_000,
-                                 headers={"Authorization": f"Bearer {token}", **headers})
-        with genai.Client(api_key=token, http_options=options) as client:
+        with _gemini_client(url, token, headers) as client:
             if stream:
                 chunks = list(client.models.generate_content_stream(model=MODELS["gemini"], contents=PROMPT))
             else:
@@ -238,9 +241,7 @@ def _refused(surface: str, url: str, token: str, headers: dict[str, str], model:
                 client.chat.completions.create(model=model or MODELS[surface], extra_headers=headers,
                                                messages=[{"role": "user", "content": PROMPT}])
         else:
-            options = gt.HttpOptions(base_url=url, api_version="v1beta", timeout=30_000,
-                                     headers={"Authorization": f"Bearer {token}", **headers})
-            with genai.Client(api_key=token, http_options=options) as client:
+            with _gemini_client(url, token, headers) as client:
                 client.models.generate_content(model=model or MODELS[surface], contents=PROMPT)
     except (anthropic.APIStatusError, openai.APIStatusError) as error:
         return error.status_code
