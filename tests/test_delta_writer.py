@@ -17,6 +17,7 @@ from gateway_conformance.tables.delta import APPENDS_KEY, DeltaRsWriter, commit_
 from gateway_conformance.tables.engines import make_writer
 from gateway_conformance.tables.schema import arrow_schema
 from gateway_conformance.tables.writer import TableInfo, TableName, UnknownTable, WriterOverloaded
+from threads import call_concurrently
 
 METRICS = TableName("main", "otel", "t_otel_metrics")
 
@@ -135,21 +136,12 @@ def test_slices_are_found_at_any_depth_and_rebuilt() -> None:
 def test_concurrent_appends_share_commits(writer: DeltaRsWriter) -> None:
     callers = 40
     start = threading.Barrier(callers)
-    errors: list[BaseException] = []
 
     def append(index: int) -> None:
         start.wait()
-        try:
-            writer.append(METRICS, metric_rows([f"m{index}"]))
-        except BaseException as error:
-            errors.append(error)
+        writer.append(METRICS, metric_rows([f"m{index}"]))
 
-    threads = [threading.Thread(target=append, args=(i,)) for i in range(callers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
+    call_concurrently(append, callers, join_seconds=60)
     assert sorted(row["name"] for row in writer.read(METRICS).to_pylist()) == sorted(
         f"m{i}" for i in range(callers))
     commits = write_commits(writer.table_path(METRICS))

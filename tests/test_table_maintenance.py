@@ -19,6 +19,7 @@ from gateway_conformance.tables.delta import DeltaRsWriter
 from gateway_conformance.tables.maintenance import Maintainer, MaintenancePolicy
 from gateway_conformance.tables.schema import arrow_schema
 from gateway_conformance.tables.writer import TableName
+from threads import call_concurrently
 
 LOGS = TableName("main", "otel", "m_otel_logs")
 
@@ -35,23 +36,14 @@ def operations(path: Path) -> list[str]:
 def append_concurrently(writer, threads: int, rounds: int) -> list[str]:  # type: ignore[no-untyped-def]
     """``threads`` callers each appending ``rounds`` two-row batches; returns every id sent."""
     sent: list[list[str]] = [[] for _ in range(threads)]
-    errors: list[BaseException] = []
 
     def run(index: int) -> None:
-        try:
-            for round_ in range(rounds):
-                ids = [f"{index}-{round_}-{n}" for n in range(2)]
-                writer.append(LOGS, log_rows(ids))
-                sent[index].extend(ids)
-        except BaseException as error:
-            errors.append(error)
+        for round_ in range(rounds):
+            ids = [f"{index}-{round_}-{n}" for n in range(2)]
+            writer.append(LOGS, log_rows(ids))
+            sent[index].extend(ids)
 
-    workers = [threading.Thread(target=run, args=(index,)) for index in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(300)
-    assert errors == []
+    call_concurrently(run, threads, join_seconds=300)
     return [row_id for ids in sent for row_id in ids]
 
 
