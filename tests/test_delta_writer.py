@@ -54,7 +54,8 @@ def test_tables_are_created_from_the_ddl_at_catalog_schema_table(tmp_path: Path)
             table = DeltaTable(str(tmp_path / "cat" / "sch" / f"p_{signal}"))
             assert table.version() == 0
             assert table.metadata().configuration == {"otel.schemaVersion": "v1",
-                                                      "delta.logRetentionDuration": "interval 120 seconds"}
+                                                      "delta.logRetentionDuration": "interval 10 seconds",
+                                                      "delta.dataSkippingNumIndexedCols": "0"}
             assert pa.schema(table.schema().to_arrow()) == arrow_schema(KINDS[signal])
             assert writer.table_info(name) == TableInfo(KINDS[signal], {"otel.schemaVersion": "v1"})
             assert writer.read(name).schema == arrow_schema(KINDS[signal])

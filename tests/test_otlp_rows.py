@@ -236,6 +236,29 @@ def test_exact_large_integers_and_exponential_bucket_overflow() -> None:
     assert mapped.rejected == 1 and "negative.bucket_counts[1] = 18446744073709551615" in mapped.error_message
 
 
+def test_rows_keep_request_order_and_the_first_rejection_in_request_order_is_named() -> None:
+    """Points are mapped kind by kind (all of a request's sums at once, then its histograms),
+    so the rows are laid back into request order and the error message still names the
+    request's first rejected point, not the first one its kind's pass met."""
+    request = ExportMetricsServiceRequest()
+    scope = request.resource_metrics.add().scope_metrics.add()
+    histogram = scope.metrics.add(name="first").histogram
+    histogram.data_points.add(time_unix_nano=1, count=1 << 63)
+    scope.metrics.add(name="second").sum.data_points.add(time_unix_nano=2, as_int=(1 << 53) + 1)
+    scope.metrics.add(name="third").histogram.data_points.add(time_unix_nano=3, count=1)
+    scope.metrics.add(name="fourth").sum.data_points.add(time_unix_nano=4, as_double=4.0)
+    for name in ("fifth", "sixth"):  # one metric per scope, one point per metric: the spread is skipped
+        request.resource_metrics[0].scope_metrics.add().metrics.add(name=name).gauge.data_points.add(
+            time_unix_nano=5, as_double=5.0)
+    mapped = map_metrics(request)
+    assert mapped.rejected == 2
+    assert mapped.error_message.startswith(
+        "rejected 2 data points: resource_metrics[0].scope_metrics[0].metrics[0] ('first') "
+        "histogram.data_points[0]: count = 9223372036854775808")
+    assert [(row["name"], row["metric_type"]) for row in mapped.table.to_pylist()] == [
+        ("third", "histogram"), ("fourth", "sum"), ("fifth", "gauge"), ("sixth", "gauge")]
+
+
 def test_an_unholdable_resource_rejects_every_item_under_it_only() -> None:
     request = ExportMetricsServiceRequest()
     for dropped in (1 << 31, 0):

@@ -57,14 +57,14 @@ class _Context:
         self.schema_url.append(schema_url)
         return problem
 
-    def columns(self, rows: pa.Array, struct_column: str, url_column: str) -> dict[str, pa.Array]:
+    def columns(self, rows: Runs, struct_column: str, url_column: str) -> dict[str, pa.Array]:
         children: dict[str, Any] = {
             "attributes": self.attributes.array(self.type.field("attributes").type),
             "dropped_attributes_count": self.dropped}
         if self.with_name:
             children.update(name=self.name, version=self.version)
-        return {struct_column: spread(assemble(self.type, children), rows),
-                url_column: spread(pa.array(self.schema_url, pa.string()), rows)}
+        return {struct_column: rows.spread(assemble(self.type, children)),
+                url_column: rows.spread(pa.array(self.schema_url, pa.string()))}
 
 
 class PerMetric:
@@ -82,12 +82,7 @@ class PerMetric:
         self.values.append(value)
 
     def array(self, value_type: pa.DataType) -> pa.Array:
-        return spread(pa.array(self.values, value_type), self.runs.indices())
-
-
-def spread(values: pa.Array, indices: pa.Array) -> pa.Array:
-    """One value per row from one value per resource/scope/metric (fresh arrays, no slices)."""
-    return values.take(indices)
+        return self.runs.spread(pa.array(self.values, value_type))
 
 
 class Runs:
@@ -112,29 +107,39 @@ class Runs:
     def rows(self) -> int:
         return self.ends[-1] if self.ends else 0
 
-    def indices(self) -> pa.Array:
+    def spread(self, values: pa.Array) -> pa.Array:
+        """One value per row from ``values``, one per resource/scope/metric (fresh arrays, no
+        slices). When value ``i`` is row ``i``'s (one point per metric, one metric per scope)
+        ``values`` is the column already, and the take would only copy it."""
+        if len(values) == self.rows == len(self.ends) and self.values == list(range(len(values))):
+            return values
         if not self.ends:
-            return pa.array([], pa.int32())
-        return pc.run_end_decode(pa.RunEndEncodedArray.from_arrays(
-            pa.array(self.ends, pa.int32()), pa.array(self.values, pa.int32())))
+            return values.take(pa.array([], pa.int32()))
+        return values.take(pc.run_end_decode(pa.RunEndEncodedArray.from_arrays(
+            pa.array(self.ends, pa.int32()), pa.array(self.values, pa.int32()))))
 
 
 class _Rejections:
-    """Counts rejected items and keeps the first reason (OTLP's ``error_message``)."""
+    """Counts rejected items and keeps the reason of the first one in request order (OTLP's
+    ``error_message``), also when items are mapped out of order (metrics go kind by kind)."""
 
     def __init__(self, noun: str) -> None:
         self.noun = noun
         self.count = 0
         self.first: str | None = None
+        self._first_order: tuple[int, int] | None = None
 
-    def add(self, where: str, problem: str) -> None:
+    def add(self, where: str, problem: str, order: tuple[int, int] = (0, 0)) -> None:
+        """Count one rejected item; ``order`` is its place in the request (the default keeps
+        the first call's reason)."""
         self.count += 1
-        if self.first is None:
-            self.first = f"{where}: {problem}"
+        if self._first_order is None or order < self._first_order:
+            self.first, self._first_order = f"{where}: {problem}", order
 
-    def at(self, prefix: str) -> Reject:
-        """``reject(index, why)`` for the items of the list at ``prefix``."""
-        return lambda index, problem: self.add(f"{prefix}[{index}]", problem)
+    def at(self, prefix: Callable[[], str], order: int = 0) -> Reject:
+        """``reject(index, why)`` for the items of the list at ``prefix()``, item number
+        ``order`` of its kind in the request. The prefix is built only if something is rejected."""
+        return lambda index, problem: self.add(f"{prefix()}[{index}]", problem, (order, index))
 
     def result(self, table: pa.Table) -> MappedRows:
         if not self.count:
@@ -165,12 +170,19 @@ class Scopes:
                 scope_problem = self.scopes.add(scope_item.scope, scope_item.schema_url, f"{where_s}.scope")
                 yield where_s, resource_problem or scope_problem, scope_item
 
-    def rows(self, count: int) -> None:
-        self.resource_rows.add(len(self.resources.schema_url) - 1, count)
-        self.scope_rows.add(len(self.scopes.schema_url) - 1, count)
+    def here(self) -> tuple[int, int]:
+        """The current (resource, scope) of the walk, for :meth:`rows` called after it."""
+        return len(self.resources.schema_url) - 1, len(self.scopes.schema_url) - 1
+
+    def rows(self, count: int, at: tuple[int, int] | None = None) -> None:
+        """``count`` accepted rows under the current resource and scope, or under ``at``
+        (from :meth:`here`); rows must still be recorded in request order."""
+        resource, scope = self.here() if at is None else at
+        self.resource_rows.add(resource, count)
+        self.scope_rows.add(scope, count)
 
     def columns(self, url_column: str) -> dict[str, pa.Array]:
-        return {**self.resources.columns(self.resource_rows.indices(), "resource", "resource_schema_url"),
-                **self.scopes.columns(self.scope_rows.indices(), "instrumentation_scope", url_column)}
+        return {**self.resources.columns(self.resource_rows, "resource", "resource_schema_url"),
+                **self.scopes.columns(self.scope_rows, "instrumentation_scope", url_column)}
 
 
