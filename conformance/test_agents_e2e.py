@@ -33,12 +33,9 @@ from gateway_conformance.secret import Secret
 
 pytestmark = [pytest.mark.gwc_agents, pytest.mark.gwc_mock_only]
 
-CLIS = ("claude_code", "codex", "gemini_cli")
+# The agents with a CLI to launch (agent.toml names an npm package); Cursor has none.
+CLIS = tuple(agent.name for agent in registry.all_agents() if agent.spec.npm_package)
 AUTH_ERROR = re.compile(r"401|unauthori[sz]ed|authenticat|invalid bearer token", re.IGNORECASE)
-
-
-def kebab(name: str) -> str:
-    return name.replace("_", "-")
 
 
 def marker_text() -> str:
@@ -93,7 +90,7 @@ def test_generated_config_answers_through_the_gateway(name: str, gwc_run_agent: 
         # the bearer token's owner
         assert record.identity == gwc_clean_gateway.config.tokens[gwc_gateway_token.reveal()]
         assert record.model == result.profile.model(name)
-        assert record.agent == kebab(name)
+        assert record.agent == name
         assert (record.user_agent or "").startswith(traits.user_agent_prefix)
         for header, value in traits.headers.items():
             assert record.headers.get(header) == value, f"{header} missing or wrong: {record.headers}"
@@ -195,14 +192,14 @@ def _matrix_cases() -> list[Any]:
         for inst in launch.installations(spec):
             for layout in ("documented", "generated"):
                 expected = layout == "generated" or spec.documented_works(inst.version)
-                mark = pytest.mark.gwc_check(agent=kebab(name), config=layout)
+                mark = pytest.mark.gwc_check(agent=name, config=layout)
                 cases.append(pytest.param(name, inst.version, layout, expected, marks=mark,
-                                          id=f"{kebab(name)}-{inst.version}-{layout}"))
+                                          id=f"{name}-{inst.version}-{layout}"))
     if not cases:
         skip = pytest.mark.skip(
             reason=f"no agent CLI installed: {launch.install_hint(launch.default_node_modules())}")
-        cases += [pytest.param(name, None, None, None, marks=[skip, pytest.mark.gwc_check(agent=kebab(name))],
-                               id=f"{kebab(name)}-none-installed") for name in CLIS]
+        cases += [pytest.param(name, None, None, None, marks=[skip, pytest.mark.gwc_check(agent=name)],
+                               id=f"{name}-none-installed") for name in CLIS]
     return cases
 
 
@@ -254,7 +251,7 @@ def _rows(sink: SinkHandle, signal: str, service: str, *, settle: float = 10.0) 
 @pytest.mark.gwc_check("agents.telemetry.claude-code-matches-ledger")
 def test_claude_code_telemetry_lands_in_delta_and_matches_the_ledger(
         gwc_run_agent: AgentRunner, gwc_agent_sink: SinkHandle, gwc_gateway_ledger: Ledger) -> None:
-    result = gwc_run_agent("claude_code", "Say something that is measured.", telemetry=True)
+    result = gwc_run_agent("claude-code", "Say something that is measured.", telemetry=True)
     assert result.ok, result.describe()
     answered = [r for r in generate_records(gwc_gateway_ledger) if r.status == 200]
     assert answered
@@ -299,7 +296,7 @@ def _run_exporting(run_agent: AgentRunner, agent_sink: SinkHandle, agent: str, m
 def test_gemini_cli_otlp_json_export_lands_in_all_three_tables(gwc_run_agent: AgentRunner,
                                                                gwc_agent_sink: SinkHandle,
                                                                gwc_gateway_ledger: Ledger) -> None:
-    _run_exporting(gwc_run_agent, gwc_agent_sink, "gemini_cli", "application/json")
+    _run_exporting(gwc_run_agent, gwc_agent_sink, "gemini-cli", "application/json")
     metrics = _rows(gwc_agent_sink, "metrics", "gemini-cli")
     names = {r["name"] for r in metrics}
     assert {"gemini_cli.api.request.count", "gemini_cli.token.usage"} <= names, names

@@ -23,6 +23,7 @@ import pytest
 
 from gateway_conformance.gateway.faults import Fault
 from gateway_conformance.resources import data_dir
+from gateway_conformance.roster import agent_name
 from gateway_conformance.secret import Secret
 from gateway_conformance.target import AGENT_SURFACES, DEFAULT_BASE_PATHS, Target
 from gateway_conformance.traffic import shapes
@@ -68,7 +69,7 @@ def test_agent_folder_has_cassettes(agent_folder: Path) -> None:
 @pytest.mark.gwc_self_check
 def test_cassette_is_well_formed(cassette: Cassette, cassette_file: tuple[str, str, Path]) -> None:
     agent, surface, _ = cassette_file
-    assert cassette.meta.agent == agent, "meta.agent must name the agent folder"
+    assert agent_name(cassette.meta.agent) == agent, "meta.agent must name the agent folder"
     assert cassette.meta.surface == surface, "meta.surface must match agent.toml"
     assert cassette.meta.rerecord, "meta.rerecord must say how to record the cassette again"
     assert cassette.interactions, "a cassette without interactions proves nothing"
@@ -109,7 +110,7 @@ def test_replay_as_client(cassette: Cassette, gwc_gateway_urls: dict[str, str], 
     (:mod:`gateway_conformance.traffic.trim`), and the evidence says so."""
     surface = cassette.meta.surface
     profile = gwc_target.surface(surface)
-    agent = cassette.meta.agent.replace("_", "-")
+    agent = agent_name(cassette.meta.agent)
     documented = next(a for a, s in AGENT_SURFACES.items() if s == surface)  # a new agent's model
     model = gwc_target.model(agent if agent in gwc_target.models else documented)
     base_path = profile.base_path if gwc_target.external else DEFAULT_BASE_PATHS[surface]

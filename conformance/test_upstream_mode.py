@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from gateway_conformance import surfaces
 from gateway_conformance.gateway.markers import new_marker
 from gateway_conformance.remote import Answer, RemoteClient, RemoteError
 from gateway_conformance.upstream import timing, wire
@@ -25,18 +26,6 @@ from gateway_conformance.upstream.admin import UpstreamAdmin, received
 
 pytestmark = pytest.mark.gwc_upstream
 
-# The headers the agents of each surface send that their provider reads (recorded in
-# fixtures/agents/*/cassettes: Claude Code's protocol and session headers, Codex's session and
-# originator, Gemini CLI's client header), plus one custom header: a gateway must not filter what
-# it does not know. Keyed by surface, so a new agent folder is judged with its surface's headers.
-SURFACE_HEADERS: dict[str, dict[str, str]] = {
-    "anthropic": {"anthropic-version": "2023-06-01",
-                  "anthropic-beta": "claude-code-20250219,interleaved-thinking-2025-05-14",
-                  "x-claude-code-session-id": "4b1c8f0e-2a57-4d39-9a0c-6f2e1d3b5a79"},
-    "openai": {"session-id": "0199a6f1-7c1e-7a12-b3f4-5d6e7f8091a2", "originator": "codex_cli_rs"},
-    "cursor": {},
-    "gemini": {"x-goog-api-client": "gl-node/22.17.0"},
-}
 PROBE_HEADER = "x-gwc-probe"
 ERROR_STATUSES = (400, 503)
 CUT_AFTER = 3
@@ -50,7 +39,7 @@ _TAGGED = re.compile(r"(s[0-9a-f]{6})x(\d{2})")
 
 def send(client: RemoteClient, surface: str, model: str, prompt: str, *, stream: bool = False,
          headers: dict[str, str] | None = None) -> Answer:
-    path, body = wire.request(surface, model, prompt, stream=stream)
+    path, body = surfaces.get(surface).request(model, prompt, stream=stream)
     return client.request("POST", path, json=body, headers=headers)
 
 
@@ -67,7 +56,9 @@ def test_request_headers_reach_upstream(client: RemoteClient, surface: str, mode
                                         gwc_upstream: UpstreamAdmin) -> None:
     """The agent's protocol and session headers, and a custom one, arrive byte for byte."""
     marker = new_marker()
-    sent = {**SURFACE_HEADERS[surface], PROBE_HEADER: marker}
+    # The headers the surface's agents send that their provider reads (surfaces/<surface>.py),
+    # plus one custom header: a gateway must not filter what it does not know.
+    sent = {**surfaces.get(surface).agent_headers, PROBE_HEADER: marker}
     answer = send(client, surface, model, f"{marker} Say ok.", headers=sent)
     assert_ok(answer)
     got = received(gwc_upstream.wait_records(marker), marker)["headers"]
@@ -84,7 +75,7 @@ def test_body_round_trip(client: RemoteClient, surface: str, model: str, gwc_ups
     answer = send(client, surface, model, prompt)
     assert_ok(answer)
     received(gwc_upstream.wait_records(marker), marker)
-    got = wire.text(surface, answer.json)
+    got = surfaces.get(surface).text(answer.json)
     assert got == f"Echo: {prompt}", (f"{where(answer)}: the upstream echoed the prompt, the client got "
                                       f"{got!r} instead of {'Echo: ' + prompt!r}")
 
@@ -153,8 +144,9 @@ def test_usage_is_the_upstreams(client: RemoteClient, surface: str, model: str, 
     gwc_upstream.script(marker, text="Counted.", input_tokens=USAGE[0], output_tokens=USAGE[1])
     answer = send(client, surface, model, f"{marker} Say ok.", stream=stream)
     assert_ok(answer)
-    got = (wire.stream_usage(surface, [data for _, data in wire.stream_data(answer)]) if stream
-           else wire.usage(surface, answer.json))
+    judge = surfaces.get(surface)
+    got = (judge.stream_usage([data for _, data in wire.stream_data(answer)]) if stream
+           else judge.usage(answer.json))
     assert got == USAGE, (f"{where(answer)}: usage (input, output) is {got}, the upstream reported {USAGE}: "
                           f"{wire.first_bytes(answer)}")
 
@@ -212,7 +204,7 @@ def test_stream_delay_per_event(client: RemoteClient, surface: str, model: str, 
     text = timing.paced_text(PACED_WORDS)
     gwc_upstream.script(marker, text=text)
     gwc_upstream.fault(marker, delay_between_events=PACE_SECONDS)
-    path, body = wire.request(surface, model, f"{marker} Say ok.", stream=True)
+    path, body = surfaces.get(surface).request(model, f"{marker} Say ok.", stream=True)
     sent_wall = time.time()
     answer = client.request("POST", path, json=body)
     assert_ok(answer)

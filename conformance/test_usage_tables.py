@@ -25,6 +25,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as gt
 
+from gateway_conformance import surfaces
 from gateway_conformance.gateway.policy import Policy
 from gateway_conformance.gateway.usage.tags import REQUEST_TAGS_HEADER
 from gateway_conformance.pytest_fixtures.gateway import IDENTITY, RESTRICTED_IDENTITY
@@ -213,7 +214,9 @@ def test_each_request_is_one_inference_row_holding_what_the_sdk_assembled(
     assert logged == sent.assembled, (
         f"inference row of {what}: the logged response differs from what the SDK assembled:\n"
         f"logged: {json.dumps(logged)[:600]}\nsdk:    {json.dumps(sent.assembled)[:600]}")
-    assert json.loads(row["request"])["model" if surface != "gemini" else "contents"], "request body logged"
+    logged_request = json.loads(row["request"])  # its model where the surface puts it: body or path
+    assert logged_request["model" if surfaces.get(surface).model_in == "body" else "contents"], (
+        f"inference row of {what}: the request body is not logged")
     if stream:
         assert row["stream_event_count"] and row["stream_event_count"] > 1, (
             f"inference row of {what}: stream_event_count {row['stream_event_count']}")

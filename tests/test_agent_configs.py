@@ -48,26 +48,26 @@ def documented(agent: str, name: str) -> str:
 # --- Claude Code ------------------------------------------------------------------------------
 
 def test_claude_code_documented_settings_are_the_snippet_byte_for_byte(profile: TargetProfile) -> None:
-    rendered = registry.get("claude_code").render(profile, agent_version="2.1.197", as_documented=True)
+    rendered = registry.get("claude-code").render(profile, agent_version="2.1.197", as_documented=True)
     (settings,) = rendered.files
     assert settings.path == ".claude/settings.json"
-    assert settings.content == documented("claude_code", "settings.json")
+    assert settings.content == documented("claude-code", "settings.json")
     assert settings.secret
 
 
 def test_claude_code_telemetry_adds_the_documented_block_to_the_same_env(monkeypatch: pytest.MonkeyPatch,
                                                                          profile: TargetProfile) -> None:
     on = TargetProfile(**{**profile.__dict__, "telemetry": True})
-    rendered = registry.get("claude_code").render(on, agent_version="2.1.197", as_documented=True)
+    rendered = registry.get("claude-code").render(on, agent_version="2.1.197", as_documented=True)
     env = json.loads(rendered.files[0].content)["env"]
-    base = json.loads(documented("claude_code", "settings.json"))["env"]
-    telemetry = json.loads(documented("claude_code", "settings.telemetry.json"))["env"]
+    base = json.loads(documented("claude-code", "settings.json"))["env"]
+    telemetry = json.loads(documented("claude-code", "settings.telemetry.json"))["env"]
     assert env == base | telemetry
     assert list(env) == [*base, *telemetry]  # the documented block is appended, in its order
 
 
 def test_claude_code_generated_equals_documented(profile: TargetProfile) -> None:
-    agent = registry.get("claude_code")
+    agent = registry.get("claude-code")
     generated = agent.render(profile, agent_version="2.1.197", as_documented=False)
     assert generated.files == agent.render(profile, agent_version="2.1.197", as_documented=True).files
     assert generated.layout == "generated" and generated.args == ()
@@ -129,9 +129,9 @@ def test_codex_layout_switches_exactly_at_0_134() -> None:
 # --- Gemini CLI -------------------------------------------------------------------------------
 
 def test_gemini_documented_env_is_the_snippet_byte_for_byte(profile: TargetProfile, tmp_path: Path) -> None:
-    rendered = registry.get("gemini_cli").render(profile, agent_version="0.39.0", as_documented=True)
+    rendered = registry.get("gemini-cli").render(profile, agent_version="0.39.0", as_documented=True)
     (env_file,) = rendered.files
-    snippet = documented("gemini_cli", ".env")
+    snippet = documented("gemini-cli", ".env")
     assert env_file.path == ".gemini/.env" and env_file.secret
     assert env_file.content == snippet
     rendered.write(tmp_path)
@@ -140,8 +140,8 @@ def test_gemini_documented_env_is_the_snippet_byte_for_byte(profile: TargetProfi
 
 
 def test_gemini_generated_adds_the_settings_newer_versions_need(profile: TargetProfile) -> None:
-    rendered = registry.get("gemini_cli").render(profile, agent_version="0.61.0", as_documented=False)
-    assert rendered.file(".gemini/.env").content == documented("gemini_cli", ".env")
+    rendered = registry.get("gemini-cli").render(profile, agent_version="0.61.0", as_documented=False)
+    assert rendered.file(".gemini/.env").content == documented("gemini-cli", ".env")
     settings = json.loads(rendered.file(".gemini/settings.json").content)
     assert settings["security"] == {"auth": {"selectedType": "gemini-api-key"},
                                     "folderTrust": {"enabled": False}}
@@ -151,7 +151,7 @@ def test_gemini_generated_adds_the_settings_newer_versions_need(profile: TargetP
 
 def test_gemini_telemetry_targets_the_workspace_otlp_root(profile: TargetProfile, tmp_path: Path) -> None:
     on = TargetProfile(**{**profile.__dict__, "telemetry": True})
-    rendered = registry.get("gemini_cli").render(on, agent_version="0.61.0", as_documented=False)
+    rendered = registry.get("gemini-cli").render(on, agent_version="0.61.0", as_documented=False)
     telemetry = json.loads(rendered.file(".gemini/settings.json").content)["telemetry"]
     assert telemetry["otlpEndpoint"] == f"{WORKSPACE}/api/2.0/otel"
     assert telemetry["otlpProtocol"] == "http" and telemetry["enabled"] is True
@@ -166,7 +166,7 @@ def test_gemini_refuses_a_value_a_dotenv_file_cannot_carry(monkeypatch: pytest.M
     monkeypatch.setenv("GWC_TEST_TOKEN", 'abc"def')
     bad = TargetProfile(gateway_url=GATEWAY, token_env="GWC_TEST_TOKEN")
     with pytest.raises(ValueError, match="GEMINI_API_KEY"):
-        registry.get("gemini_cli").render(bad, agent_version=None, as_documented=False)
+        registry.get("gemini-cli").render(bad, agent_version=None, as_documented=False)
 
 
 # --- Cursor -----------------------------------------------------------------------------------
@@ -207,7 +207,7 @@ def test_written_files_keep_the_token_private(name: str, as_documented: bool, pr
 def test_missing_token_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GWC_ABSENT", raising=False)
     with pytest.raises(ProfileError, match=r"\$GWC_ABSENT is not set"):
-        registry.get("claude_code").render(TargetProfile(gateway_url=GATEWAY, token_env="GWC_ABSENT"),
+        registry.get("claude-code").render(TargetProfile(gateway_url=GATEWAY, token_env="GWC_ABSENT"),
                                            agent_version=None, as_documented=True)
 
 
@@ -228,8 +228,8 @@ def test_profile_rejects_a_url_without_scheme() -> None:
 
 def test_specs_load_and_say_which_documented_configs_work() -> None:
     expected = {("codex", "0.133.0"): True, ("codex", "0.171.0"): False,
-                ("gemini_cli", "0.39.0"): True, ("gemini_cli", "0.43.0"): False,
-                ("claude_code", "2.1.197"): True}
+                ("gemini-cli", "0.39.0"): True, ("gemini-cli", "0.43.0"): False,
+                ("claude-code", "2.1.197"): True}
     for (name, version), works in expected.items():
         assert registry.get(name).spec.documented_works(version) is works
 

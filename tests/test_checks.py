@@ -30,6 +30,7 @@ from gateway_conformance.checks.render import markdown
 from gateway_conformance.report.matrix import check_matrix
 from gateway_conformance.report.results import load_report
 from gateway_conformance.resources import suite_dir
+from gateway_conformance.roster import agent_surfaces
 
 pytest_plugins = ["pytester"]
 
@@ -396,10 +397,13 @@ def test_a_new_agent_folder_is_its_own_column_with_its_surfaces_checks(pytester:
     report = load_report(out)
     assert "acme-coder" in check_matrix(report).columns  # the HTML matrix's columns
     mine = {r.check for r in report.results if r.agent == "acme-coder"}
-    by_agent_parameter = {r.check for r in report.results
-                          if r.agent == "cursor" and r.identity == "parameter"}
     cursor = {r.check for r in report.results if r.agent == "cursor"}
-    assert mine == cursor - by_agent_parameter and len(mine) >= 15, sorted(cursor - mine)
+    assert mine == cursor, (sorted(cursor - mine), sorted(mine - cursor))  # agent-parametrized ones too
+    assert {r.check for r in report.results if r.agent == "acme-coder" and r.identity == "parameter"}
+    # ... and that is every check the catalogue files under it, counted from the catalogue.
+    roster = {**agent_surfaces(), "acme-coder": "cursor"}
+    catalogued = {c.id for c in load(agents=roster).select(agent="acme-coder")}
+    assert mine == catalogued and len(mine) >= 15, (sorted(catalogued - mine), sorted(mine - catalogued))
     replays = {r.variant for r in report.results if r.agent == "acme-coder"
                and r.check == "gateway.replay.recorded-sessions"}
     assert replays == {c.stem.replace("_", "-") for c in shipped.glob("*.json")}

@@ -132,7 +132,7 @@ def test_agents_lists_installed_versions_and_probes_them(tmp_path: Path,
     new = next(line for line in lines if "0.171.0" in line)
     assert "codex-0.133.0" in old and " runnable" in old and "documented config works" in old
     assert "NOT runnable: exit 3" in new and "documented config fails" in new
-    assert any(line.startswith("claude_code") and "not installed" in line for line in lines)
+    assert any(line.startswith("claude-code") and "not installed" in line for line in lines)
     assert any(line.startswith("cursor") and "no CLI" in line for line in lines)
 
 

@@ -75,18 +75,18 @@ def test_contributing_steps_run_as_written(tmp_path: Path) -> None:
                               capture_output=True, text=True, timeout=600)
         outputs.append(proc.stdout + proc.stderr)
         assert proc.returncode == 0, f"CONTRIBUTING.md block {n} failed:\n{block}\n{outputs[-1][-3000:]}"
-    cassettes = sorted(p.stem for p in (root / "fixtures/agents/acme_coder/cassettes").glob("*.json"))
+    cassettes = sorted(p.stem for p in (root / "fixtures/agents/acme-coder/cassettes").glob("*.json"))
     assert cassettes == ["error_retry", "plain", "tool_use"]
     run = next(out for out in outputs if "test_cassettes.py" in out)
     for name in cassettes:
         for check in ("test_cassette_is_well_formed", "test_recording_conforms"):
-            passed = re.search(rf"PASSED \S*{check}\[acme_coder/{name}\]", run)
+            passed = re.search(rf"PASSED \S*{check}\[acme-coder/{name}\]", run)
             assert passed, f"{check} {name}:\n{run[-3000:]}"
-        assert re.search(rf"PASSED \S*\[acme_coder/{name}", run)
+        assert re.search(rf"PASSED \S*\[acme-coder/{name}", run)
     assert "PASSED" in run and "FAILED" not in run
     review = outputs[-1]
-    assert "+++ b/fixtures/agents/acme_coder/cassettes/plain.json" in review, "git diff shows the new files"
-    assert '"rerecord": "gateway-conformance record --agent acme_coder' in review
+    assert "+++ b/fixtures/agents/acme-coder/cassettes/plain.json" in review, "git diff shows the new files"
+    assert '"rerecord": "gateway-conformance record --agent acme-coder' in review
 
 
 @pytest.mark.parametrize("text", ["<!-- x -->\n```bash\nfalse\n```\n"])

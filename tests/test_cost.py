@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from gateway_conformance import surfaces
 from gateway_conformance.cost import usage_of
 from gateway_conformance.gateway.app import Gateway, GatewayConfig, create_gateway, new_token
 from gateway_conformance.remote import RemoteClient
 from gateway_conformance.secret import Secret
 from gateway_conformance.server import ServerHandle
 from gateway_conformance.target import AGENT_SURFACES, DEFAULT_BASE_PATHS, DOCUMENTED_MODELS
-from gateway_conformance.upstream import wire
 from nested_runs import check_gateway
 
 
@@ -38,7 +38,7 @@ def test_usage_is_read_from_each_protocol(mock: tuple[Gateway, str, str], agent:
     surface = AGENT_SURFACES[agent]
     core.reset()
     with RemoteClient(url + DEFAULT_BASE_PATHS[surface], Secret(token)) as client:
-        path, body = wire.request(surface, DOCUMENTED_MODELS[agent], "Say ready.", stream=stream)
+        path, body = surfaces.get(surface).request(DOCUMENTED_MODELS[agent], "Say ready.", stream=stream)
         answer = client.request("POST", path, json=body)
     assert answer.status == 200
     (record,) = core.ledger.records()

@@ -45,10 +45,10 @@ def test_scaffolded_agents_are_recorded_collected_and_judged(pytester: pytest.Py
         assert _command(traffic_cmd.new_agent_command, scaffold) == 0
         assert _command(traffic_cmd.record, ["--agent", name, "--agents-dir", str(agents), "--name", "hello",
                                              "--", sys.executable, str(client)]) == 0
-    good = Cassette.load(agents / "acme_coder" / "cassettes" / "hello.json")
-    assert good.meta.agent == "acme_coder" and good.meta.surface == "cursor"
+    good = Cassette.load(agents / "acme-coder" / "cassettes" / "hello.json")  # one spelling: dashed
+    assert good.meta.agent == "acme-coder" and good.meta.surface == "cursor"
     assert "--agents-dir" in good.meta.rerecord
-    broken_path = agents / "acme_broken" / "cassettes" / "hello.json"
+    broken_path = agents / "acme-broken" / "cassettes" / "hello.json"
     broken = Cassette.load(broken_path)
     events = broken.interactions[0].response.events
     assert events is not None and events[-1].event.data == "[DONE]"
@@ -59,21 +59,21 @@ def test_scaffolded_agents_are_recorded_collected_and_judged(pytester: pytest.Py
                                            "-p", "no:cacheprovider", "-rA")
     out = result.stdout.str()
     passed = {line.split("[")[1].split("]")[0] + ":" + line.split("::")[1].split("[")[0]
-              for line in result.outlines if line.startswith("PASSED") and "[acme_" in line}
+              for line in result.outlines if line.startswith("PASSED") and "[acme-" in line}
     failed = [line for line in result.outlines if line.startswith("FAILED")]
-    assert {p for p in passed if p.startswith("acme_coder/")} == {
-        f"acme_coder/hello:{t}" for t in ("test_cassette_is_well_formed", "test_recording_conforms",
+    assert {p for p in passed if p.startswith("acme-coder/")} == {
+        f"acme-coder/hello:{t}" for t in ("test_cassette_is_well_formed", "test_recording_conforms",
                                           "test_replay_as_client", "test_replay_as_server")}, out
-    assert len(failed) == 1 and "test_recording_conforms[acme_broken/hello]" in failed[0], out
+    assert len(failed) == 1 and "test_recording_conforms[acme-broken/hello]" in failed[0], out
     assert "[DONE]" in out
 
 
 def test_scaffold_refuses_bad_names_surfaces_and_overwrites(tmp_path: Path) -> None:
     folder = new_agent("ok_agent", "gemini", tmp_path)
-    assert load_agent(folder.path).surface == "gemini"
-    assert [a.name for a in agent_folders([tmp_path, tmp_path])] == ["ok_agent"]
+    assert folder.path == tmp_path / "ok-agent" and load_agent(folder.path).surface == "gemini"
+    assert [a.name for a in agent_folders([tmp_path, tmp_path])] == ["ok-agent"]
     with pytest.raises(AgentFolderError, match="already exists"):
-        new_agent("ok_agent", "gemini", tmp_path)
+        new_agent("ok-agent", "gemini", tmp_path)
     with pytest.raises(AgentFolderError, match="lower case"):
         new_agent("Bad-Name", "gemini", tmp_path)
     with pytest.raises(AgentFolderError, match="not one of"):

@@ -75,7 +75,7 @@ def test_an_agent_folder_without_cassettes_fails_not_passes_silently(pytester: p
     result = pytester.runpytest_subprocess("--conformance", "--agents-dir", str(agents), "-k", "quiet_agent",
                                            "-p", "no:cacheprovider", "-rf")
     failed = [line for line in result.outlines if line.startswith("FAILED")]
-    assert len(failed) == 1 and "test_agent_folder_has_cassettes[quiet_agent]" in failed[0], failed
+    assert len(failed) == 1 and "test_agent_folder_has_cassettes[quiet-agent]" in failed[0], failed
     out = result.stdout.str()
     assert "has no cassettes/*.json, so nothing of this agent is checked" in out
     assert "AssertionError" not in out and "generator object" not in out, out  # a sentence, not internals

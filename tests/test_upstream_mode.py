@@ -17,6 +17,7 @@ from gateway_conformance.gateway.app import Gateway, GatewayConfig, create_gatew
 from gateway_conformance.gateway.markers import find_marker, new_marker
 from gateway_conformance.remote import RemoteClient
 from gateway_conformance.server import ServerHandle
+from gateway_conformance.surfaces import anthropic
 from gateway_conformance.upstream import real_gateway, timing, wire
 from gateway_conformance.upstream.admin import UpstreamAdmin, UpstreamError
 
@@ -76,7 +77,7 @@ def test_mock_refuses_a_wrong_or_missing_key(mock: tuple[Gateway, str], headers:
 # --- marker correlation -------------------------------------------------------------------------
 
 def ask(url: str, prompt: str, *, stream: bool = False) -> httpx.Response:
-    path, body = wire.request("anthropic", MODEL, prompt, stream=stream)
+    path, body = anthropic.request(MODEL, prompt, stream=stream)
     return httpx.post(f"{url}/anthropic{path}", json=body, headers={"x-api-key": TOKEN})
 
 
@@ -105,7 +106,7 @@ def test_turns_and_faults_fire_only_for_their_marker(mock: tuple[Gateway, str], 
 def test_probe_headers_are_recorded(mock: tuple[Gateway, str], admin: UpstreamAdmin) -> None:
     _, url = mock
     marker = new_marker()
-    path, body = wire.request("anthropic", MODEL, f"{marker} hi", stream=False)
+    path, body = anthropic.request(MODEL, f"{marker} hi", stream=False)
     httpx.post(f"{url}/anthropic{path}", json=body, headers={"x-api-key": TOKEN, "x-gwc-probe": marker,
                                                              "x-other": "not kept"})
     (record,) = admin.records(marker)
@@ -126,7 +127,7 @@ def measure(url: str, admin: UpstreamAdmin) -> timing.Fidelity:
     marker, text = new_marker(), timing.paced_text(30)
     admin.script(marker, text=text)
     admin.fault(marker, delay_between_events=0.04)
-    path, body = wire.request("anthropic", MODEL, f"{marker} hi", stream=True)
+    path, body = anthropic.request(MODEL, f"{marker} hi", stream=True)
     with RemoteClient(url + "/anthropic", None) as client:
         sent = time.time()
         answer = client.request("POST", path, json=body, headers={"x-api-key": TOKEN})

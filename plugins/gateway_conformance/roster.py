@@ -1,12 +1,14 @@
 """The agents and their surfaces as data, written once for the judging side.
 
-- the surfaces: names, base paths, generation paths (read by the target profile, the agent
-  renderers, the scaffold, the shape checks and the check catalogue). The mock keeps its own
-  routes (gateway/app.py) on purpose: the official SDKs and the real CLIs judge both, so the
-  two must not share one definition and call it verified;
-- the agents: ``fixtures/agents/*/agent.toml`` is the only list of agents. Folders may be
-  spelled with underscores (``claude_code``); the judging side always says ``claude-code``
-  and accepts either spelling as input.
+- the surfaces: their names and where the documentation mounts each under the gateway root
+  (read by the target profile, the agent renderers and the check catalogue, below the traffic
+  layer). Everything else the judging side knows of a surface (routes under the base path,
+  requests, grammar, envelopes) is its module in :mod:`gateway_conformance.surfaces`. The mock
+  keeps its own routes (gateway/app.py) on purpose: the official SDKs and the real CLIs judge
+  both, so the two must not share one definition and call it verified;
+- the agents: ``fixtures/agents/*/agent.toml`` is the only list of agents. An agent has one
+  spelling, dashed (``claude-code``: its folder, test IDs, options, reports); the underscore
+  spelling (``claude_code``, and a user's folder made before) is accepted as input.
 
 A base module (docs/architecture.md, layer 0): it reads TOML and imports nothing of the package
 but :mod:`gateway_conformance.resources`.
@@ -27,11 +29,6 @@ SURFACES: tuple[str, ...] = ("anthropic", "openai", "cursor", "gemini")
 # Where the documentation mounts each surface under the gateway root (and `serve` serves it).
 BASE_PATHS: Mapping[str, str] = MappingProxyType({
     "anthropic": "/anthropic", "openai": "/openai/v1", "cursor": "/cursor/v1", "gemini": "/gemini"})
-
-# The generation path an agent of the surface calls, under the base path; `{model}` is replaced.
-GENERATE_PATHS: Mapping[str, str] = MappingProxyType({
-    "anthropic": "/v1/messages", "openai": "/responses", "cursor": "/chat/completions",
-    "gemini": "/v1beta/models/{model}:streamGenerateContent"})
 
 
 def agent_name(raw: str) -> str:

@@ -67,8 +67,9 @@ def parse_models(values: Iterable[str], base: Mapping[str, str] | None = None) -
         if not sep or not model.strip():
             raise pytest.UsageError(f"--model expects AGENT=MODEL, got {value!r}")
         name = agent_name(agent)  # claude_code and claude-code are one agent
-        if name not in AGENT_SURFACES:
-            raise pytest.UsageError(f"--model: unknown agent {agent!r}; known: {', '.join(AGENT_SURFACES)}")
+        known = {**AGENT_SURFACES, **models}  # the base names the --agents-dir agents too
+        if name not in known:
+            raise pytest.UsageError(f"--model: unknown agent {agent!r}; known: {', '.join(known)}")
         models[name] = model.strip()
     return models
 
@@ -269,7 +270,8 @@ def resolve(config: pytest.Config) -> Target:
 
     option = config.getoption
     path = option("target", None) or _ini_path(config)
-    defaults = Target()
+    extra_roots = [Path(p) for p in option("agents_dir", None) or []]
+    defaults = Target(models=agent_models(extra_roots))  # the --agents-dir agents' models too
     loaded = load_target_file(Path(path)) if path else defaults
 
     def below_cli(file_value: Any, default: Any, ini: Any) -> Any:

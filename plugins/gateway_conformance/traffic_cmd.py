@@ -25,6 +25,7 @@ import httpx
 
 from gateway_conformance.cli_errors import CommandError, port, positive_or_zero
 from gateway_conformance.resources import data_dir
+from gateway_conformance.roster import SURFACES, agent_name
 from gateway_conformance.server import ServerHandle
 from gateway_conformance.traffic.cassette import Cassette, CassetteError, Metadata, iter_cassettes
 from gateway_conformance.traffic.record import recording
@@ -32,6 +33,7 @@ from gateway_conformance.traffic.redact import SecretRemains
 from gateway_conformance.traffic.replay import mount, replay_as_client
 from gateway_conformance.traffic.scaffold import (
     AgentFolderError,
+    agent_folder,
     agent_folders,
     default_agents_dir,
     load_agent,
@@ -131,13 +133,14 @@ def _run_record(args: argparse.Namespace) -> int:
     if not command and args.prompt is None:
         raise SystemExit("give --prompt (real CLI) or the command to run after --")
     agents_dir = args.agents_dir or default_agents_dir()
-    if not (agents_dir / args.agent / "agent.toml").is_file():
-        raise CommandError(f"no agent folder {agents_dir / args.agent} (agent.toml): scaffold it with "
+    folder = agent_folder(agents_dir, args.agent)  # claude-code or claude_code
+    if not (folder / "agent.toml").is_file():
+        raise CommandError(f"no agent folder {folder} (agent.toml): scaffold it with "
                            f"`gateway-conformance new-agent {args.agent} --surface SURFACE"
                            f"{' --dir ' + shlex.quote(str(agents_dir)) if args.agents_dir else ''}`"
                            " or give --agents-dir DIR")
     try:
-        agent = load_agent(agents_dir / args.agent)
+        agent = load_agent(folder)
     except AgentFolderError as exc:
         raise CommandError(f"{exc}; fix the file (CONTRIBUTING.md explains its fields)") from None
     script = _read_script(args.script) if args.script else None
@@ -201,7 +204,7 @@ def _read_script(path: Path) -> object:
 def _rerecord_command(args: argparse.Namespace, command: list[str]) -> str:
     """The command line that records this cassette again (never holds a token: see --token-env;
     never an absolute local path: see :func:`_display_path`)."""
-    return shlex.join(["gateway-conformance", "record", "--agent", args.agent,
+    return shlex.join(["gateway-conformance", "record", "--agent", agent_name(args.agent),
                       *(["--agents-dir", _display_path(args.agents_dir)] if args.agents_dir else []),
                       *(["--upstream", args.upstream] if args.upstream != "mock" else []),
                       "--name", args.name, *(f"--fault={s}" for s in args.fault),
@@ -337,8 +340,8 @@ def _serve(cassettes: list[Cassette], args: argparse.Namespace) -> int:
 # ---- new-agent ---------------------------------------------------------------------------------
 
 def _new_agent_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name", help="folder name: lower case, digits, '_'")
-    parser.add_argument("--surface", required=True, choices=("anthropic", "openai", "cursor", "gemini"),
+    parser.add_argument("name", help="the agent's name and folder: lower case, digits, '-'")
+    parser.add_argument("--surface", required=True, choices=SURFACES,
                         help="the protocol the agent speaks")
     parser.add_argument("--dir", type=Path, default=None, metavar="DIR",
                         help="folder of agent folders (default: ./agents, or fixtures/agents at the root "

@@ -39,7 +39,7 @@ def render(profile: TargetProfile, *, agent_version: str | None = None,
            as_documented: bool = False) -> RenderedConfig:
     token = profile.token().reveal()
     env = {
-        "ANTHROPIC_MODEL": profile.model("claude_code"),
+        "ANTHROPIC_MODEL": profile.model("claude-code"),
         "ANTHROPIC_BASE_URL": profile.surface_url("anthropic"),
         "ANTHROPIC_AUTH_TOKEN": token,
         "ANTHROPIC_CUSTOM_HEADERS": CODING_AGENT_HEADER,
@@ -48,6 +48,6 @@ def render(profile: TargetProfile, *, agent_version: str | None = None,
     if profile.telemetry:
         env |= _otlp_env(profile, token)
     settings = json.dumps({"env": env}, indent=2) + "\n"
-    return RenderedConfig(agent="claude_code", layout="documented" if as_documented else "generated",
+    return RenderedConfig(agent="claude-code", layout="documented" if as_documented else "generated",
                           agent_version=agent_version,
                           files=(ConfigFile(SETTINGS, settings, secret=True),))

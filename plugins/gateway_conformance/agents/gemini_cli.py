@@ -61,16 +61,16 @@ def render(profile: TargetProfile, *, agent_version: str | None = None,
            as_documented: bool = False) -> RenderedConfig:
     token = profile.token().reveal()
     env = {
-        "GEMINI_MODEL": profile.model("gemini_cli"),
+        "GEMINI_MODEL": profile.model("gemini-cli"),
         "GOOGLE_GEMINI_BASE_URL": profile.surface_url("gemini"),
         "GEMINI_API_KEY_AUTH_MECHANISM": "bearer",
         "GEMINI_API_KEY": token,
     }
     if as_documented:
-        return RenderedConfig(agent="gemini_cli", layout="documented", agent_version=agent_version,
+        return RenderedConfig(agent="gemini-cli", layout="documented", agent_version=agent_version,
                               files=(ConfigFile(DOTENV, dotenv(env), secret=True),))
     if profile.telemetry:
         env |= _otlp_headers(profile, token)
     files = (ConfigFile(DOTENV, dotenv(env), secret=True),
              ConfigFile(SETTINGS, json.dumps(_settings(profile), indent=2) + "\n"))
-    return RenderedConfig(agent="gemini_cli", layout="generated", agent_version=agent_version, files=files)
+    return RenderedConfig(agent="gemini-cli", layout="generated", agent_version=agent_version, files=files)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from gateway_conformance.roster import BASE_PATHS, agent_models
+from gateway_conformance.roster import BASE_PATHS, agent_models, agent_name
 from gateway_conformance.secret import Secret
 
 DEFAULT_TOKEN_ENV = "DATABRICKS_TOKEN"
@@ -21,8 +21,7 @@ DEFAULT_TOKEN_ENV = "DATABRICKS_TOKEN"
 SURFACE_PREFIXES: Mapping[str, str] = BASE_PATHS
 
 # The model each agent is documented with (Cursor: an endpoint name the docs leave open).
-DEFAULT_MODELS: Mapping[str, str] = MappingProxyType(
-    {name.replace("-", "_"): model for name, model in agent_models().items()})  # from agent.toml
+DEFAULT_MODELS: Mapping[str, str] = MappingProxyType(agent_models())  # from agent.toml
 
 OTLP_PATH = "/api/2.0/otel"
 SIGNALS = ("metrics", "logs", "spans")
@@ -63,7 +62,9 @@ class TargetProfile:
         return self.gateway_url.rstrip("/") + SURFACE_PREFIXES[surface]
 
     def model(self, agent: str) -> str:
-        return {**DEFAULT_MODELS, **self.models}[agent]
+        """The model for ``agent`` (either spelling), the override first."""
+        models = {**DEFAULT_MODELS, **{agent_name(name): model for name, model in self.models.items()}}
+        return models[agent_name(agent)]
 
     def otlp_base(self) -> str:
         """``<workspace>/api/2.0/otel``: the OTLP/HTTP root; signals live under ``/v1/...``."""

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from gateway_conformance.agents import claude_code, codex, cursor, gemini_cli
 from gateway_conformance.agents.base import Agent, AgentSpec, Renderer
+from gateway_conformance.roster import agent_name
 
+# Keyed by the agent's one spelling (its folder's name); the Python modules are underscored.
 _RENDERERS: dict[str, Renderer] = {
-    "claude_code": claude_code.render,
+    "claude-code": claude_code.render,
     "codex": codex.render,
-    "gemini_cli": gemini_cli.render,
+    "gemini-cli": gemini_cli.render,
     "cursor": cursor.render,
 }
 
@@ -18,13 +20,13 @@ def names() -> list[str]:
 
 
 def canonical(name: str) -> str:
-    """``claude-code`` -> ``claude_code``: the suite's options and the docs spell agents with
-    dashes (as their CLIs do), the fixture folders with underscores; both are accepted."""
-    return name.replace("-", "_")
+    """``claude_code`` -> ``claude-code``: agents are spelled with dashes everywhere (folders,
+    options, reports); the underscore spelling is still accepted as input."""
+    return agent_name(name)
 
 
 def get(name: str) -> Agent:
-    """The agent called ``name`` (``claude_code``, ``codex``, ``gemini_cli``, ``cursor``, or dashed)."""
+    """The agent called ``name`` (``claude-code``, ``codex``, ``gemini-cli``, ``cursor``, or underscored)."""
     name = canonical(name)
     if name not in _RENDERERS:
         raise KeyError(f"unknown agent {name!r}; known: {', '.join(_RENDERERS)}")

@@ -126,6 +126,19 @@ def _without(callspec_id: str, spelling: str) -> str | None:
     return callspec_id
 
 
+def _spellings(agents: tuple[str, ...] | list[str]) -> set[str]:
+    """Both spellings of each agent, so ``-k claude_code`` selects what ``-k claude-code`` does."""
+    return {*agents, *(a.replace("-", "_") for a in agents)}
+
+
+def _named_agents(item: pytest.Item, surface_of: Mapping[str, str]) -> set[str]:
+    """Both spellings of the agents a case's parametrize id names (``[claude-code/plain]``)."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return set()
+    return _spellings([a for a in surface_of if _without(callspec.id, a) != callspec.id])
+
+
 class _Unfiled(Exception):
     """A case whose agents cannot be told; the message is the fix."""
 
@@ -214,6 +227,7 @@ class Binding:
         for item, fields in bound:
             self_test = item.get_closest_marker(SELF_TEST) is not None
             cid = fields.get("id")
+            item.extra_keyword_matches.update(_named_agents(item, surface_of))  # self-tests too
             if self_test:
                 if cid:
                     problems.append(f"{item.nodeid}: a gwc_self_check is not a check; "
@@ -245,7 +259,7 @@ class Binding:
                 problems.append(f"{item.nodeid}: {problem}")
             item.stash[_IDENTITY] = self.identities[item.nodeid] = Identity(
                 check, agents, variant, fields.get("config"), how)
-            spellings = {*agents, *(a.replace("-", "_") for a in agents)}
+            spellings = _spellings(agents)
             item.extra_keyword_matches.update({check.id, *spellings})
             for name in sorted(spellings):  # `-m claude-code` / `-m claude_code`: registered in configure
                 item.add_marker(getattr(pytest.mark, name))

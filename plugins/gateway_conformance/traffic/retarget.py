@@ -3,43 +3,45 @@
 A cassette is recorded against the mock's layout (``/anthropic/v1/messages``), with the
 model the agent asked for then and the credential form the agent used. Replayed as a
 client against a real gateway it must ask for what that gateway serves: the target's
-model for the cassette's agent (in the JSON body's ``model`` and in Gemini's
-``/models/<model>:`` path), the surface's base path, and the profile's auth scheme
-(the credential stays the redaction placeholder; the replayer puts the token in).
+model for the cassette's agent (where its surface names it: the JSON body's ``model``, or
+Gemini's ``/models/<model>:`` path; :meth:`Surface.aim`), the surface's base path, and the
+profile's auth scheme (the credential stays the redaction placeholder; the replayer puts the
+token in).
 Everything else is sent as recorded.
 """
 
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Mapping
 
 from gateway_conformance.remote import AuthScheme
+from gateway_conformance.surfaces import Surface
+from gateway_conformance.surfaces import get as surface_of
 from gateway_conformance.traffic.cassette import Cassette, RecordedRequest
 from gateway_conformance.traffic.redact import PLACEHOLDER
 
 CREDENTIAL_HEADERS = ("authorization", "x-api-key", "x-goog-api-key")
-_GEMINI_MODEL = re.compile(r"(/models/)[^/:]+(:)")
 
 
 def retarget(cassette: Cassette, *, model: str, recorded_prefix: str, base_path: str,
              auth: AuthScheme = "bearer", headers: Mapping[str, str] | None = None) -> Cassette:
     """A copy whose every request asks ``model`` under ``base_path`` with ``auth``."""
     aimed = copy.deepcopy(cassette)
+    surface = surface_of(cassette.meta.surface)
     for interaction in aimed.interactions:
-        _retarget_request(interaction.request, model, recorded_prefix, base_path, auth, headers or {})
+        _retarget_request(surface, interaction.request, model, recorded_prefix, base_path, auth,
+                          headers or {})
     return aimed
 
 
-def _retarget_request(request: RecordedRequest, model: str, recorded_prefix: str, base_path: str,
-                      auth: AuthScheme, headers: Mapping[str, str]) -> None:
+def _retarget_request(surface: Surface, request: RecordedRequest, model: str, recorded_prefix: str,
+                      base_path: str, auth: AuthScheme, headers: Mapping[str, str]) -> None:
     path = request.path
     if path == recorded_prefix or path.startswith(recorded_prefix + "/"):
         path = base_path.rstrip("/") + path[len(recorded_prefix):]
-    request.path = _GEMINI_MODEL.sub(lambda m: f"{m.group(1)}{model}{m.group(2)}", path)
-    if isinstance(request.body, dict) and isinstance(request.body.get("model"), str):
-        request.body["model"] = model
+    request.path, body_changed = surface.aim(path, request.body, model)
+    if body_changed:
         request.body_text = None  # the exact recorded text named the old model
     had_credential = any(name.lower() in CREDENTIAL_HEADERS and PLACEHOLDER in value
                          for name, value in request.headers.items())

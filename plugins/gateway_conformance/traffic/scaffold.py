@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from gateway_conformance.resources import data_dir
-from gateway_conformance.roster import BASE_PATHS, GENERATE_PATHS, SURFACES
+from gateway_conformance.roster import SURFACES, agent_name
+from gateway_conformance.surfaces import get as surface
 from gateway_conformance.toml_file import read_toml
 from gateway_conformance.traffic.cassette import iter_cassettes
 
 AGENT_FILE = "agent.toml"
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 
 _TEMPLATE = '''\
 # {name}: what the harness needs to know about this agent, as data.
@@ -52,7 +53,7 @@ documented_max = ""
 '''
 
 # The generation path each surface's agents call, relative to the gateway root.
-SURFACE_PATHS = {surface: BASE_PATHS[surface] + GENERATE_PATHS[surface] for surface in SURFACES}
+SURFACE_PATHS = {name: surface(name).agent_path for name in SURFACES}
 
 
 def default_agents_dir(cwd: Path | None = None) -> Path:
@@ -92,7 +93,15 @@ def load_agent(folder: Path) -> AgentFolder:
         raise AgentFolderError(f"{spec_file}: 'name' is missing")
     if surface not in SURFACES:
         raise AgentFolderError(f"{spec_file}: surface {surface!r} is not one of {', '.join(SURFACES)}")
-    return AgentFolder(folder, name, surface, spec)
+    return AgentFolder(folder, agent_name(name), surface, spec)
+
+
+def agent_folder(root: Path, name: str) -> Path:
+    """The folder of agent ``name`` under ``root``: dashed (``claude-code``, as new-agent writes
+    it), else as given, else underscored (a folder made before agents had one spelling)."""
+    dashed = agent_name(name)
+    candidates = [root / dashed, root / name, root / dashed.replace("-", "_")]
+    return next((c for c in candidates if (c / AGENT_FILE).is_file()), root / dashed)
 
 
 def agent_folders(roots: Iterable[Path]) -> Iterator[AgentFolder]:
@@ -111,8 +120,9 @@ def agent_folders(roots: Iterable[Path]) -> Iterator[AgentFolder]:
 def new_agent(name: str, surface: str, root: Path, *, display_name: str | None = None) -> AgentFolder:
     """Create ``root/name/agent.toml`` and ``root/name/cassettes/``; refuses to overwrite."""
     if not _NAME.match(name):
-        raise AgentFolderError(f"agent name {name!r}: use lower case letters, digits and '_' "
+        raise AgentFolderError(f"agent name {name!r}: use lower case letters, digits and '-' "
                                "(it names a folder and a Python-free fixture)")
+    name = agent_name(name)  # one spelling: acme_coder is written as acme-coder
     if surface not in SURFACES:
         raise AgentFolderError(f"surface {surface!r} is not one of {', '.join(SURFACES)}")
     folder = root / name
@@ -120,6 +130,6 @@ def new_agent(name: str, surface: str, root: Path, *, display_name: str | None =
         raise AgentFolderError(f"{folder / AGENT_FILE} already exists")
     (folder / "cassettes").mkdir(parents=True, exist_ok=True)
     (folder / AGENT_FILE).write_text(_TEMPLATE.format(
-        name=name, display=display_name or name.replace("_", " ").title(), surface=surface,
+        name=name, display=display_name or name.replace("-", " ").title(), surface=surface,
         path=SURFACE_PATHS[surface]), encoding="utf-8")
     return load_agent(folder)
