@@ -19,7 +19,7 @@ from gateway_conformance.target import Target
 
 NOT_A_BETA = "gateway-conformance-not-a-beta"
 NOT_A_VERSION = "gateway-conformance-not-a-version"
-# What Claude Code 2.x sends (recorded in fixtures/agents/claude_code/cassettes).
+# What Claude Code 2.x sends (recorded in fixtures/agents/claude-code/cassettes).
 CLAUDE_CODE_BETAS = "claude-code-20250219,interleaved-thinking-2025-05-14"
 VERSION = "2023-06-01"
 
