@@ -21,6 +21,7 @@ from gateway_conformance.surfaces.base import (
     get,
     is_int,
     json_events,
+    require_counts,
     typed_payloads,
     usage_counts,
 )
@@ -134,9 +135,8 @@ def check_json(body: dict[str, Any], sink: Sink) -> None:
     sink.require(isinstance(body.get("content"), list), "anthropic.message", "content is not a list")
     sink.require(body.get("stop_reason") in _STOPS, "anthropic.message",
                  f"stop_reason {body.get('stop_reason')!r}")
-    usage = body.get("usage") or {}
-    sink.require(is_int(usage.get("input_tokens")) and is_int(usage.get("output_tokens")),
-                 "anthropic.usage", "usage.input_tokens/output_tokens missing")
+    require_counts(sink, body.get("usage"), "input_tokens", "output_tokens", "anthropic.usage",
+                   "usage.input_tokens/output_tokens missing")
 
 
 def usage(body: Any) -> tuple[int | None, int | None]:

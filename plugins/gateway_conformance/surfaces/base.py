@@ -209,7 +209,28 @@ def json_events(datas: Iterable[str]) -> Iterable[dict[str, Any]]:
     return (event for event in map(parse, datas) if isinstance(event, dict))
 
 
-def usage_counts(counts: Any, input_key: str, output_key: str) -> tuple[int | None, int | None]:
+Counts = tuple[int | None, int | None]  # (input, output) tokens
+
+
+def usage_counts(counts: Any, input_key: str, output_key: str) -> Counts:
     """(input, output) from a usage object's two counters."""
     counts = counts if isinstance(counts, dict) else {}
     return counts.get(input_key), counts.get(output_key)
+
+
+def require_counts(sink: Sink, counts: Any, input_key: str, output_key: str, check: str,
+                   message: str) -> None:
+    """A usage object whose two counters are integers."""
+    found = usage_counts(counts, input_key, output_key)
+    sink.require(all(is_int(n) for n in found), check, message)
+
+
+def last_usage(datas: Iterable[str], part: Callable[[dict[str, Any]], Any],
+               usage: Callable[[Any], Counts]) -> Counts:
+    """The usage of the last event for which ``part`` gives what carries it (None: not this one)."""
+    found: Counts = (None, None)
+    for event in json_events(datas):
+        carrier = part(event)
+        if carrier is not None:
+            found = usage(carrier)
+    return found

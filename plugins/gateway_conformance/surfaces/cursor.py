@@ -19,8 +19,9 @@ from gateway_conformance.surfaces.base import (
     Surface,
     get,
     is_int,
-    json_events,
+    last_usage,
     parse,
+    require_counts,
     usage_counts,
 )
 from gateway_conformance.surfaces.openai import check_error
@@ -79,9 +80,8 @@ def check_json(body: dict[str, Any], sink: Sink) -> None:
     if sink.require(isinstance(message, dict), "chat.json", "choices[0].message missing"):
         sink.require(message.get("role") == "assistant", "chat.json", "message.role is not assistant")
     sink.require(get(body, "choices", 0, "finish_reason") is not None, "chat.json", "finish_reason missing")
-    counts = body.get("usage") or {}
-    sink.require(is_int(counts.get("prompt_tokens")) and is_int(counts.get("completion_tokens")),
-                 "chat.json", "usage prompt_tokens/completion_tokens missing")
+    require_counts(sink, body.get("usage"), "prompt_tokens", "completion_tokens", "chat.json",
+                   "usage prompt_tokens/completion_tokens missing")
 
 
 def usage(body: Any) -> tuple[int | None, int | None]:
@@ -90,11 +90,7 @@ def usage(body: Any) -> tuple[int | None, int | None]:
 
 def stream_usage(datas: Iterable[str]) -> tuple[int | None, int | None]:
     """The last chunk with ``usage`` (``stream_options.include_usage``)."""
-    found: tuple[int | None, int | None] = (None, None)
-    for event in json_events(datas):
-        if "usage" in event:
-            found = usage(event)
-    return found
+    return last_usage(datas, lambda e: e if "usage" in e else None, usage)
 
 
 def text(body: Any) -> str:

@@ -21,9 +21,9 @@ from gateway_conformance.surfaces.base import (
     Surface,
     error_message,
     get,
-    is_int,
-    json_events,
+    last_usage,
     parse,
+    require_counts,
     usage_counts,
 )
 
@@ -83,9 +83,8 @@ def _chunk(n: int, chunk: Any, sink: Sink) -> bool:
 def _last(chunk: dict[str, Any], sink: Sink) -> None:
     sink.require(isinstance(get(chunk, "candidates", 0, "finishReason"), str), "gemini.finish",
                  "last chunk has no candidates[0].finishReason (Gemini CLI retries then fails)")
-    meta = chunk.get("usageMetadata") or {}
-    sink.require(is_int(meta.get("promptTokenCount")) and is_int(meta.get("totalTokenCount")),
-                 "gemini.usage", "last chunk has no usageMetadata promptTokenCount/totalTokenCount")
+    require_counts(sink, chunk.get("usageMetadata"), "promptTokenCount", "totalTokenCount", "gemini.usage",
+                   "last chunk has no usageMetadata promptTokenCount/totalTokenCount")
 
 
 def check_stream(events: Events, sink: Sink) -> None:
@@ -109,11 +108,7 @@ def usage(body: Any) -> tuple[int | None, int | None]:
 
 def stream_usage(datas: Iterable[str]) -> tuple[int | None, int | None]:
     """The last chunk with ``usageMetadata``."""
-    found: tuple[int | None, int | None] = (None, None)
-    for event in json_events(datas):
-        if "usageMetadata" in event:
-            found = usage(event)
-    return found
+    return last_usage(datas, lambda e: e if "usageMetadata" in e else None, usage)
 
 
 def text(body: Any) -> str:

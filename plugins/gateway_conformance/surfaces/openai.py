@@ -20,7 +20,8 @@ from gateway_conformance.surfaces.base import (
     error_message,
     get,
     is_int,
-    json_events,
+    last_usage,
+    require_counts,
     typed_payloads,
     usage_counts,
 )
@@ -82,9 +83,8 @@ def check_stream(events: Events, sink: Sink) -> None:
             resp = p.get("response") or {}
             for key in ("id", "model"):
                 sink.require(isinstance(resp.get(key), str), "responses.completed", f"response.{key} missing")
-            counts = resp.get("usage") or {}
-            sink.require(is_int(counts.get("input_tokens")) and is_int(counts.get("output_tokens")),
-                         "responses.completed", "response.usage input_tokens/output_tokens missing")
+            require_counts(sink, resp.get("usage"), "input_tokens", "output_tokens", "responses.completed",
+                           "response.usage input_tokens/output_tokens missing")
             if created_id is not None:
                 sink.require(resp.get("id") == created_id, "responses.completed",
                              "response.id differs from response.created's")
@@ -98,9 +98,8 @@ def check_json(body: dict[str, Any], sink: Sink) -> None:
     for key in ("id", "model"):
         sink.require(isinstance(body.get(key), str), "responses.json", f"{key} missing")
     sink.require(isinstance(body.get("output"), list), "responses.json", "output is not a list")
-    counts = body.get("usage") or {}
-    sink.require(is_int(counts.get("input_tokens")) and is_int(counts.get("output_tokens")),
-                 "responses.json", "usage input_tokens/output_tokens missing")
+    require_counts(sink, body.get("usage"), "input_tokens", "output_tokens", "responses.json",
+                   "usage input_tokens/output_tokens missing")
 
 
 def usage(body: Any) -> tuple[int | None, int | None]:
@@ -109,11 +108,8 @@ def usage(body: Any) -> tuple[int | None, int | None]:
 
 def stream_usage(datas: Iterable[str]) -> tuple[int | None, int | None]:
     """The usage of ``response.completed``'s response."""
-    found: tuple[int | None, int | None] = (None, None)
-    for event in json_events(datas):
-        if event.get("type") == "response.completed":
-            found = usage(event.get("response"))
-    return found
+    return last_usage(datas, lambda e: e.get("response") if e.get("type") == "response.completed" else None,
+                      usage)
 
 
 def text(body: Any) -> str:
