@@ -7,11 +7,14 @@ folder), and no test ID may spell an agent with an underscore.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gateway_conformance.agents import registry
 from gateway_conformance.resources import data_dir
 from gateway_conformance.roster import agent_surfaces
+from gateway_conformance.traffic.scaffold import agent_folder, load_agent, new_agent
 
 pytest_plugins = ["pytester"]
 
@@ -44,3 +47,14 @@ def test_agent_folders_and_names_are_dashed() -> None:
     assert folders == sorted(agent_surfaces()) and not [f for f in folders if "_" in f], folders
     assert registry.names() == [a.name for a in registry.all_agents()]  # the registry's keys are the names
     assert registry.get("claude_code").name == registry.get("Claude-Code").name == "claude-code"
+
+
+def test_an_underscored_folder_made_before_is_still_found_and_named_with_dashes(tmp_path: Path) -> None:
+    old = tmp_path / "acme_coder"
+    old.mkdir()
+    (old / "agent.toml").write_text('name = "acme_coder"\nsurface = "cursor"\n', encoding="utf-8")
+    for spelling in ("acme-coder", "acme_coder"):
+        assert agent_folder(tmp_path, spelling) == old
+    assert load_agent(old).name == "acme-coder"  # test IDs and cassettes say acme-coder
+    assert agent_folder(tmp_path, "other_agent") == tmp_path / "other-agent"  # where new-agent puts it
+    assert new_agent("new_agent", "cursor", tmp_path).path == tmp_path / "new-agent"
