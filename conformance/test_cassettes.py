@@ -23,9 +23,9 @@ import pytest
 
 from gateway_conformance.gateway.faults import Fault
 from gateway_conformance.resources import data_dir
-from gateway_conformance.roster import agent_name
+from gateway_conformance.roster import agent_name, documented_agent
 from gateway_conformance.secret import Secret
-from gateway_conformance.target import AGENT_SURFACES, DEFAULT_BASE_PATHS, Target
+from gateway_conformance.target import DEFAULT_BASE_PATHS, Target
 from gateway_conformance.traffic import shapes
 from gateway_conformance.traffic.cassette import Cassette, Interaction, iter_cassettes
 from gateway_conformance.traffic.redact import find_secrets
@@ -111,8 +111,7 @@ def test_replay_as_client(cassette: Cassette, gwc_gateway_urls: dict[str, str], 
     surface = cassette.meta.surface
     profile = gwc_target.surface(surface)
     agent = agent_name(cassette.meta.agent)
-    documented = next(a for a, s in AGENT_SURFACES.items() if s == surface)  # a new agent's model
-    model = gwc_target.model(agent if agent in gwc_target.models else documented)
+    model = gwc_target.model(agent if agent in gwc_target.models else documented_agent(surface))
     base_path = profile.base_path if gwc_target.external else DEFAULT_BASE_PATHS[surface]
     aimed = retarget(cassette, model=model, recorded_prefix=DEFAULT_BASE_PATHS[surface],
                      base_path=base_path, auth=profile.auth, headers=profile.headers)

@@ -19,10 +19,11 @@ import pytest
 from gateway_conformance import surfaces
 from gateway_conformance.gateway.app import default_surfaces
 from gateway_conformance.remote import AuthScheme, credentials
+from gateway_conformance.roster import documented_agent
 from gateway_conformance.secret import Secret
 from gateway_conformance.sse import SSEEvent, SSEParser
 from gateway_conformance.surfaces import Sink, Surface
-from gateway_conformance.target import AGENT_SURFACES, DOCUMENTED_MODELS, Target
+from gateway_conformance.target import DOCUMENTED_MODELS, Target
 
 PROMPT = "one two three four"
 REGISTERED = [surface.name for surface in default_surfaces()]
@@ -81,9 +82,8 @@ class Caller:
 @pytest.fixture
 def call(http: httpx.Client, gwc_gateway_urls: dict[str, str], surface: str, shape: Surface,
          gwc_gateway_token: Secret, gwc_target: Target) -> Caller:
-    agent = next(a for a, s in AGENT_SURFACES.items() if s == surface)
     return Caller(http, gwc_gateway_urls[surface], shape, gwc_gateway_token, gwc_target.surface(surface).auth,
-                  gwc_target.model(agent))
+                  gwc_target.model(documented_agent(surface)))
 
 
 def _error(response: httpx.Response, status: int, shape: Surface) -> dict[str, Any]:
@@ -338,7 +338,7 @@ def test_admin_routes_drive_the_mock(http: httpx.Client, gwc_gateway, gwc_gatewa
                      headers=auth).json()["pending"] == 1
     anthropic = surfaces.get("anthropic")
     caller = Caller(http, gwc_gateway_urls["anthropic"], anthropic, gwc_gateway_token,
-                    model=DOCUMENTED_MODELS["claude-code"])
+                    model=DOCUMENTED_MODELS[documented_agent("anthropic")])
     _error(caller.generate(), 503, anthropic)
     assert caller.generate().json()["content"][0]["text"] == "from the admin route"
     records = http.get(admin + "/ledger", headers=auth).json()["records"]

@@ -20,6 +20,7 @@ from openai.types.responses import ResponseTextDeltaEvent
 from gateway_conformance.gateway.faults import FaultQueue
 from gateway_conformance.gateway.ledger import Ledger
 from gateway_conformance.gateway.responders import ScriptedResponder
+from gateway_conformance.roster import documented_agent
 from gateway_conformance.sdk_http import PLACEHOLDER
 from gateway_conformance.target import Target
 
@@ -29,7 +30,6 @@ WEATHER_TOOL = {"type": "function", "name": "get_weather", "description": "Weath
 CHAT_WEATHER_TOOL = {"type": "function",
                      "function": {k: v for k, v in WEATHER_TOOL.items() if k != "type"}}
 SURFACE_OF = {"responses": "openai", "chat": "cursor"}
-AGENT_OF = {"responses": "codex", "chat": "cursor"}  # who speaks each API
 
 
 ClientFactory = Callable[..., openai.OpenAI]
@@ -47,10 +47,10 @@ def client_for(gwc_gateway_urls: dict[str, str], gwc_sdk_transport) -> ClientFac
 
 @pytest.fixture
 def model(request: pytest.FixtureRequest, gwc_target: Target) -> str:
-    """The model of the agent whose API the test speaks: Codex (Responses) or Cursor (Chat)."""
+    """The model of the agent speaking the test's API: Codex (Responses) or Cursor (Chat)."""
     names = request.fixturenames
     api = request.getfixturevalue("api") if "api" in names else "chat" if "chat" in names else "responses"
-    return gwc_target.model(AGENT_OF[api])
+    return gwc_target.model(documented_agent(SURFACE_OF[api]))
 
 
 @pytest.fixture

@@ -18,9 +18,10 @@ import pytest
 from gateway_conformance import surfaces
 from gateway_conformance.gateway.app import GatewayConfig, create_gateway, new_token
 from gateway_conformance.roster import SURFACES as NAMES
+from gateway_conformance.roster import documented_agent
 from gateway_conformance.server import ServerHandle
 from gateway_conformance.surfaces import Sink
-from gateway_conformance.target import DOCUMENTED_MODELS, agent_surfaces
+from gateway_conformance.target import DOCUMENTED_MODELS
 from gateway_conformance.traffic.shapes import check_raw
 
 PACKAGE = Path(surfaces.__file__).resolve().parents[1]
@@ -28,8 +29,7 @@ ROOT = PACKAGE.parents[1]
 
 
 def _model(surface: str) -> str:
-    agent = next(a for a, s in agent_surfaces().items() if s == surface)
-    return DOCUMENTED_MODELS[agent]
+    return DOCUMENTED_MODELS[documented_agent(surface)]
 
 
 def test_one_module_per_roster_surface() -> None:

@@ -58,6 +58,12 @@ def agent_surfaces(extra_roots: Iterable[Path] = ()) -> dict[str, str]:
             if spec.get("surface") in SURFACES}
 
 
+def documented_agent(surface: str) -> str:
+    """The shipped agent that speaks ``surface`` (the first folder, by name): whose model a check
+    that is about the surface, not about one agent, asks for."""
+    return next(agent for agent, spoken in agent_surfaces().items() if spoken == surface)
+
+
 def agent_models(extra_roots: Iterable[Path] = ()) -> dict[str, str]:
     """Agent name -> the model it asks for: its ``agent.toml``'s ``model``, or, left empty (as
     ``new-agent`` writes it), the model of the first agent of the same surface that names one,
