@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -79,21 +80,75 @@ class CountingWriter(DeltaRsWriter):
 class Run(NamedTuple):
     points: int
     seconds: float
-    cpu_seconds: float  # of this process (the receiver); telemetrygen runs in its own
+    cpu_seconds: float  # of this process (the receiver)
+    generator_cpu_seconds: float  # of telemetrygen
 
 
-def _generate(binary: str, port: int, path: str, points: int, workers: int, headers: dict[str, str]) -> float:
-    """Run telemetrygen to completion against 127.0.0.1:port; returns its wall-clock seconds."""
+class ThreadCpu:
+    """CPU seconds per kind of thread of this process, read from ``/proc/self/task`` (Linux).
+
+    Why: the sink's cost splits over mapping threads, the commit thread, delta-rs's native
+    threads and the HTTP server, and only the split says which one bounds the rate. Polled,
+    because threads (anyio's workers) may end before the run does."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[str, float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="bench-thread-cpu", daemon=True)
+        self.available = Path("/proc/self/task").is_dir()
+
+    def __enter__(self) -> ThreadCpu:
+        if self.available:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self.available:
+            self._thread.join()
+            self._read()
+
+    def by_kind(self) -> dict[str, float]:
+        kinds: dict[str, float] = {}
+        for name, seconds in self._seen.values():
+            if name == self._thread.name:
+                continue  # the poller's own reading of /proc is not the sink's cost
+            kind = re.sub(r"[-_ ]?\d+$", "", name.split("-main.")[0])  # one row per pool or per table kind
+            kinds[kind] = kinds.get(kind, 0.0) + seconds
+        return dict(sorted(kinds.items(), key=lambda item: -item[1]))
+
+    def _poll(self) -> None:
+        while not self._stop.wait(1.0):
+            self._read()
+
+    def _read(self) -> None:
+        names = {str(thread.native_id): thread.name for thread in threading.enumerate()}
+        ticks = os.sysconf("SC_CLK_TCK")
+        for task in Path("/proc/self/task").iterdir():
+            try:
+                native = (task / "comm").read_text().strip()
+                fields = (task / "stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue  # the thread ended between listing and reading
+            seconds = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+            self._seen[task.name] = (names.get(task.name, native), seconds)
+
+
+def _generate(binary: str, port: int, path: str, points: int, workers: int,
+              headers: dict[str, str]) -> tuple[float, float]:
+    """Run telemetrygen to completion against 127.0.0.1:port; returns its wall-clock and CPU seconds."""
     command = [binary, "metrics", "--otlp-http", "--otlp-insecure", "--otlp-endpoint", f"127.0.0.1:{port}",
                "--otlp-http-url-path", path, "--workers", str(workers), "--rate", "0",
                "--batch-size", str(BATCH), "--metrics", str(points // workers), "--metric-type", "Sum"]
     for key, value in headers.items():
         command += ["--otlp-header", f'{key}="{value}"']
-    began = time.perf_counter()
+    began, children = time.perf_counter(), os.times()
     done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"telemetrygen exited {done.returncode}: {done.stderr.strip()[-400:]}")
-    return time.perf_counter() - began
+    after = os.times()
+    cpu = after.children_user + after.children_system - children.children_user - children.children_system
+    return time.perf_counter() - began, cpu
 
 
 def baseline(binary: str, points: int, workers: int) -> Run:
@@ -109,9 +164,9 @@ def baseline(binary: str, points: int, workers: int) -> Run:
     app = Starlette(routes=[Route("/v1/metrics", export, methods=["POST"])])
     with ServerHandle(app, name="otlp-baseline") as server:
         cpu = time.process_time()
-        seconds = _generate(binary, server.port, "/v1/metrics", points, workers, {})
+        seconds, generator_cpu = _generate(binary, server.port, "/v1/metrics", points, workers, {})
         cpu = time.process_time() - cpu
-    return Run(points, seconds, cpu)
+    return Run(points, seconds, cpu, generator_cpu)
 
 
 class SinkFigures(NamedTuple):
@@ -119,7 +174,8 @@ class SinkFigures(NamedTuple):
     writer: CountingWriter
     stored: int
     live_files: int
-    appends_per_commit: float
+    appends_per_commit: float  # over the commits the log still holds (it keeps ~10 s)
+    threads: dict[str, float]
 
 
 def sink_run(binary: str, points: int, workers: int, max_linger_seconds: float) -> SinkFigures:
@@ -134,13 +190,16 @@ def sink_run(binary: str, points: int, workers: int, max_linger_seconds: float) 
             table = sink.table_names["metrics"]
             headers = {"Authorization": f"Bearer {_TOKEN}", TABLE_HEADER: str(table)}
             cpu = time.process_time()
-            seconds = _generate(binary, sink.server.port, f"{OTEL_PATH}/metrics", points, workers, headers)
+            with ThreadCpu() as threads:
+                seconds, generator_cpu = _generate(binary, sink.server.port, f"{OTEL_PATH}/metrics", points,
+                                                   workers, headers)
             cpu = time.process_time() - cpu
         delta = DeltaTable(str(writer.table_path(table)))
         stored, live_files = delta.count(), len(delta.file_uris())
         writes = [entry for entry in delta.history() if entry["operation"] == "WRITE"]
     appends = sum(int(entry.get(APPENDS_KEY, 1)) for entry in writes) / max(1, len(writes))
-    return SinkFigures(Run(stored, seconds, cpu), writer, stored, live_files, appends)
+    return SinkFigures(Run(stored, seconds, cpu, generator_cpu), writer, stored, live_files, appends,
+                       threads.by_kind())
 
 
 def tenth_rates(marks: list[tuple[float, int]]) -> tuple[float, float]:
@@ -183,7 +242,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  sink last tenth       {last:12,.0f} points/s  = {last / first:.2f} x first "
           f"(target >= {FLAT_TARGET}: {'met' if last >= FLAT_TARGET * first else 'MISSED'})")
     print(f"  sink CPU              {run.cpu_seconds / max(stored, 1) * 1e6:12.1f} us per point; "
-          f"{live_files} live files at the end; {figures.appends_per_commit:.1f} requests per commit")
+          f"{live_files} live files at the end; {figures.appends_per_commit:.1f} requests per commit "
+          f"(over the log's last ~10 s)")
+    if figures.threads:
+        print("  sink CPU by thread    " + ", ".join(
+            f"{kind} {seconds / max(stored, 1) * 1e6:.1f}" for kind, seconds in figures.threads.items()
+            if seconds >= 0.005 * run.cpu_seconds) + " (us per point)")
+    per_point = (run.cpu_seconds + run.generator_cpu_seconds) / max(stored, 1)
+    cores = os.cpu_count() or 1
+    print(f"  CPU ceiling           {cores / per_point:12,.0f} points/s  (sink + telemetrygen "
+          f"{per_point * 1e6:.1f} us CPU per point on {cores} cores, if no thread ever waited)")
     print(f"  rows stored {stored:,} of {sent:,} points sent "
           f"({'equal' if stored == sent else 'NOT EQUAL'})")
     ok = rate >= RATE_TARGET and last >= FLAT_TARGET * first and stored == sent

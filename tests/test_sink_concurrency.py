@@ -88,8 +88,9 @@ def load_run(sink_engine: SinkEngine, tmp_path_factory: pytest.TempPathFactory) 
     lock = threading.Lock()
     tables_dir = tmp_path_factory.mktemp("load")
     # Compaction every few commits: the rows must survive maintenance racing the appends too.
-    with sink_engine.start_sink(tables_dir, "load", [TOKEN], faults=faults,
-                                maintenance=MaintenancePolicy(compact_every=3)) as sink:
+    # An hour of log: the group-commit test reads every commit's metadata back from the log.
+    maintenance = MaintenancePolicy(compact_every=3, log_retention_seconds=3600)
+    with sink_engine.start_sink(tables_dir, "load", [TOKEN], faults=faults, maintenance=maintenance) as sink:
         table = sink.table_names["metrics"]
 
         def export(exporter_index: int) -> None:
