@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gateway_conformance.checks import catalogue
+from gateway_conformance.checks import agent_name, catalogue
 from gateway_conformance.checks.render import as_json, markdown, table
 
 
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"checks: unknown profile {args.profile!r}; use one of {', '.join(profiles)}", file=sys.stderr)
         return 2
     agents = sorted({a for c in cat.checks for a in c.agents})
-    wanted = args.agent.strip().lower().replace("_", "-") if args.agent else None
+    wanted = agent_name(args.agent) if args.agent else None
     if wanted and wanted not in agents:
         print(f"checks: unknown agent {args.agent!r}; use one of {', '.join(agents)}", file=sys.stderr)
         return 2

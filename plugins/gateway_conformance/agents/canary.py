@@ -111,7 +111,7 @@ def check(node_modules: Path, agents: Sequence[str], *, timeout: float = CHECK_T
     (``gateway-conformance report --results``), whose version matrix is drawn from it."""
     with tempfile.TemporaryDirectory(prefix="gwc-canary-") as scratch:
         report = Path(scratch) / "results.json"
-        selection = f"{MATRIX_TEST} and ({' or '.join(a.replace('_', '-') for a in agents)})"
+        selection = f"{MATRIX_TEST} and ({' or '.join(map(registry.canonical, agents))})"
         argv = [sys.executable, "-m", "pytest", "--conformance", "-p", "no:cacheprovider", "-q",
                 "-o", "addopts=", str(suite_dir() / "test_agents_e2e.py"), "-k", selection,
                 "--conformance-report", str(report)]

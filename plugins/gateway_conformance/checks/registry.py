@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from gateway_conformance.checks.agents import agent_surfaces
+from gateway_conformance.checks.agents import agent_name, agent_surfaces
 from gateway_conformance.roster import SURFACES as AGENT_SURFACES
 from gateway_conformance.toml_file import read_toml
 
@@ -121,7 +121,7 @@ class Catalogue:
 
     def select(self, *, profile: str | None = None, agent: str | None = None) -> list[Check]:
         """Checks of a profile and/or filed under an agent (dashed or underscored name)."""
-        wanted = agent.strip().lower().replace("_", "-") if agent else None
+        wanted = agent_name(agent) if agent else None
         return [c for c in self.checks
                 if (profile is None or profile in c.profiles) and (wanted is None or wanted in c.agents)]
 
