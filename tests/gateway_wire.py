@@ -6,20 +6,23 @@ sent broke the server for later callers; this is that proof, written once.
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 
+from gateway_conformance import surfaces
+from gateway_conformance.roster import documented_agent
+from gateway_conformance.target import DOCUMENTED_MODELS
+
 PROMPT = "one two three four"
-GOOD: dict[str, tuple[str, dict[str, Any]]] = {
-    "anthropic": ("/anthropic/v1/messages", {"model": "databricks-claude-opus-4-6", "max_tokens": 64,
-                                             "messages": [{"role": "user", "content": PROMPT}]}),
-    "openai": ("/openai/v1/responses", {"model": "databricks-gpt-5-2", "input": PROMPT}),
-    "cursor": ("/cursor/v1/chat/completions", {"model": "databricks-gpt-5-2",
-                                               "messages": [{"role": "user", "content": PROMPT}]}),
-    "gemini": ("/gemini/v1beta/models/databricks-gemini-2-5-flash:generateContent",
-               {"contents": [{"role": "user", "parts": [{"text": PROMPT}]}]}),
-}
+
+
+def _good(surface: surfaces.Surface) -> tuple[str, dict[str, object]]:
+    """(path from the gateway root, body) of one plain request, built by the surface's module."""
+    path, body = surface.request(DOCUMENTED_MODELS[documented_agent(surface.name)], PROMPT, stream=False,
+                                 max_tokens=64)
+    return surface.base_path + path, body
+
+
+GOOD = {name: _good(surface) for name, surface in surfaces.SURFACES.items()}
 
 
 def bearer(token: str) -> dict[str, str]:
