@@ -48,7 +48,8 @@ def ask(client: RemoteClient, surface: str, model: str, prompt: str, *, stream: 
 
 def assert_conforms(answer: Answer, surface: str) -> None:
     findings = answer.findings(surface)
-    answer.require(not findings, f"the {surface} grammar: " + "; ".join(map(str, findings)))
+    answer.require(not findings, f"the {surfaces.get(surface).protocol} grammar: "
+                   + "; ".join(map(str, findings)))
 
 
 def assert_ok(answer: Answer, what: str) -> None:

@@ -8,6 +8,7 @@ of raising, so a run reports everything wrong with an answer at once.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -75,6 +76,7 @@ class Routes:
         return "other"
 
 
+@functools.cache
 def _route(template: str) -> re.Pattern[str]:
     return re.compile(re.escape(template.split("?")[0]).replace(re.escape("{model}"), "[^/]+") + "$")
 
