@@ -18,6 +18,7 @@ from gateway_conformance.gateway.usage.assemble import event_count, final_respon
 from gateway_conformance.gateway.usage.capture import Body, Exchange
 from gateway_conformance.gateway.usage.rows import build_rows
 from gateway_conformance.gateway.usage.tags import request_tags
+from gateway_conformance.pytest_fixtures.usage import EMBEDDED_WAIT_SECONDS, UsageReader
 
 DOCUMENTED = "databricks-ai-gateway-request-tags"
 LEGACY = "x-databricks-request-tags"
@@ -146,3 +147,19 @@ def test_the_recorder_commits_on_its_own_in_groups(tmp_path) -> None:
     finally:
         recorder.close()
         writer.close()
+
+
+def test_the_embedded_reader_waits_for_a_row_recorded_just_after_the_answer() -> None:
+    """The mock records a stream once its end is sent, after the SDK already returned at
+    ``[DONE]``: the first read can come too early (a CI run found 0 inference rows so)."""
+    reads: list[str] = []
+
+    def read(kind: str, tag: str) -> list[dict[str, str]]:
+        reads.append(kind)
+        return [{"tag": tag}] if len(reads) >= 3 else []
+
+    reader = UsageReader(read, requester=None, wait=EMBEDDED_WAIT_SECONDS, embedded=True)  # type: ignore[arg-type]
+    assert reader.rows("inference", "t", 1) == [{"tag": "t"}]
+    assert len(reads) == 3
+    reads.clear()
+    assert reader.rows("usage", "t", 0) == [] and len(reads) == 1  # nothing expected: no wait
