@@ -1,10 +1,11 @@
 """Metric point kinds: one builder per kind holds the dense columns of that kind's struct.
 
-Each takes a metric's whole point list at once, column by column with hot attributes bound to
-locals (a method call or attribute lookup per point and column would cost more than the work
-itself): the checked fast path. A metric holding a value to reject goes point by point
-instead (``_add_each``), the plain reading of the rules; ``tests/test_otlp_fast_paths.py``
-holds the two paths equal.
+Each takes the points of all of a request's metrics of its kind at once (``add_metrics``),
+column by column with C loops (a method call or attribute lookup per point and column would
+cost more than the work itself): the checked fast path. When a value somewhere needs
+rejecting it goes metric by metric, and a metric holding such a value point by point
+(``_add_each``), the plain reading of the rules; ``tests/test_otlp_fast_paths.py`` holds the
+paths equal.
 """
 
 from __future__ import annotations
